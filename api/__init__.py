@@ -1,0 +1,1 @@
+"""HTTP edge: sync routes over the application, pydantic schemas, problem+json errors."""

@@ -1,0 +1,209 @@
+"""Every error the API can answer, mapped in one place to RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from eventsourcing.persistence import OperationalError, PersistenceError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import (
+    ConcurrencyConflictError,
+    DomainError,
+    IdempotencyKeyReusedError,
+    NotFoundError,
+    RuleViolationError,
+    StaleVersionError,
+    ValidationError,
+)
+
+log = structlog.get_logger("interagency.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class AuthenticationRequiredError(Exception):
+    """No actor could be established for a write (401)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ProjectionLaggingError(Exception):
+    """A read asked for ``min_position`` and the projection did not reach it in time (503)."""
+
+    def __init__(self, projection: str, wanted: int, reached: int) -> None:
+        super().__init__(f"projection {projection!r} is at {reached}, not yet at {wanted}")
+        self.projection = projection
+        self.wanted = wanted
+        self.reached = reached
+
+
+class BadHeaderError(Exception):
+    def __init__(self, header: str, detail: str) -> None:
+        super().__init__(detail)
+        self.header = header
+        self.detail = detail
+
+
+_STATUS: list[tuple[type[DomainError], int]] = [
+    (ValidationError, 422),
+    (IdempotencyKeyReusedError, 422),
+    (NotFoundError, 404),
+    (StaleVersionError, 412),
+    (ConcurrencyConflictError, 409),
+    (RuleViolationError, 409),
+]
+
+
+def status_for(exc: DomainError) -> int:
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 409
+
+
+def problem(
+    request: Request,
+    status: int,
+    *,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"/problems/{code}" if code != "about:blank" else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        body["request_id"] = request_id
+    body.update({k: v for k, v in extensions.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    status = status_for(exc)
+    extra = dict(exc.extra)
+    return problem(request, status, code=exc.code, title=exc.title, detail=exc.detail, **extra)
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        errors.append(
+            {
+                "field": ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc),
+                "location": loc[0] if loc else None,
+                "message": err.get("msg"),
+                "type": err.get("type"),
+            }
+        )
+    fields = ", ".join(e["field"] or "body" for e in errors)
+    return problem(
+        request,
+        422,
+        code="invalid-input",
+        title="Invalid input",
+        detail=f"the request has invalid fields: {fields}",
+        errors=errors,
+    )
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
+    return problem(
+        request,
+        exc.status_code,
+        code="about:blank",
+        title=title,
+        detail=str(exc.detail),
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+def _auth_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AuthenticationRequiredError)
+    return problem(
+        request,
+        401,
+        code="authentication-required",
+        title="Authentication required",
+        detail=exc.detail,
+    )
+
+
+def _bad_header(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BadHeaderError)
+    return problem(
+        request,
+        422,
+        code="invalid-input",
+        title="Invalid input",
+        detail=exc.detail,
+        errors=[{"field": exc.header, "location": "header", "message": exc.detail}],
+    )
+
+
+def _lagging(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProjectionLaggingError)
+    return problem(
+        request,
+        503,
+        code="projection-lagging",
+        title="Projection not yet up to date",
+        detail=str(exc),
+        headers={"Retry-After": "1"},
+        projection=exc.projection,
+        min_position=exc.wanted,
+        position=exc.reached,
+    )
+
+
+def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.error("database_unavailable", error=str(exc))
+    return problem(
+        request,
+        503,
+        code="database-unavailable",
+        title="Database unavailable",
+        detail="the database cannot be reached; retry shortly",
+        headers={"Retry-After": "2"},
+    )
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled_error", error_type=type(exc).__name__)
+    return problem(
+        request,
+        500,
+        code="internal-error",
+        title="Internal error",
+        detail="an unexpected error occurred; it has been logged with this request id",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(AuthenticationRequiredError, _auth_error)
+    app.add_exception_handler(BadHeaderError, _bad_header)
+    app.add_exception_handler(ProjectionLaggingError, _lagging)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PersistenceError, _database_unavailable)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,1 @@
+"""Process wiring: settings, storage, the write application, logging, worker and CLI."""

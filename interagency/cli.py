@@ -1,0 +1,193 @@
+"""The one entry point: ``interagency serve | api | worker | migrate | projections | demo``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Annotated
+
+import structlog
+import typer
+import uvicorn
+
+from interagency.logging import configure_logging
+from interagency.services import Services, migrate
+from interagency.settings import ConnectionParams, Settings
+from interagency.storage import Database
+
+cli = typer.Typer(
+    help="Interagency coordination of additional education: API, projections, tools.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+projections_cli = typer.Typer(help="Projection operations.", no_args_is_help=True)
+cli.add_typer(projections_cli, name="projections")
+
+log = structlog.get_logger("interagency.cli")
+
+HostOpt = Annotated[str, typer.Option(help="Interface to listen on.")]
+PortOpt = Annotated[int, typer.Option(help="Port to listen on.")]
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[ConnectionParams]:
+    database = Database(settings)
+    try:
+        yield database.start()
+    finally:
+        database.stop()
+
+
+def _uvicorn(app: object, host: str, port: int) -> None:
+    # uvicorn re-raises the signal it stopped on once it has shut down; a handler of our
+    # own then lets the caller's ``finally`` stop the worker and the embedded database.
+    stopped: list[int] = []
+
+    def note(sig: int, _frame: FrameType | None) -> None:
+        stopped.append(sig)
+
+    previous = {s: signal.signal(s, note) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        uvicorn.run(
+            app,  # type: ignore[arg-type]
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=15,
+        )
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    if stopped:
+        log.info("stopped_by_signal", signal=signal.Signals(stopped[0]).name)
+
+
+@cli.command()
+def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
+    """API and projection worker in one process (embedded PostgreSQL unless configured)."""
+    from api.main import create_app
+
+    settings = _settings()
+    with _database(settings) as params:
+        migrate(settings, params)
+        with Services(settings, params) as services:
+            app = create_app(settings, services, run_worker=True)
+            log.info("serving", url=f"http://{host}:{port}", docs=f"http://{host}:{port}/docs")
+            _uvicorn(app, host, port)
+
+
+@cli.command()
+def api(host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
+    """The API alone (tables must exist: run 'interagency migrate' first)."""
+    from api.main import create_app
+
+    settings = _settings()
+    with _database(settings) as params, Services(settings, params) as services:
+        _uvicorn(create_app(settings, services), host, port)
+
+
+@cli.command()
+def worker() -> None:
+    """The projection worker alone: follows the event log until SIGTERM or Ctrl-C."""
+    settings = _settings()
+    with _database(settings) as params, Services(settings, params) as services:
+        w = services.worker()
+        done = threading.Event()
+
+        def stop(sig: int, _frame: FrameType | None) -> None:
+            log.info("worker_stopping", signal=signal.Signals(sig).name)
+            w.stopping.set()
+            done.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        w.run()
+
+
+@cli.command("migrate")
+def migrate_cmd() -> None:
+    """Create the event store and projection tables (once, before workers start)."""
+    settings = _settings()
+    with _database(settings) as params:
+        migrate(settings, params)
+    typer.echo("tables ready")
+
+
+@projections_cli.command("rebuild")
+def rebuild(
+    name: Annotated[str | None, typer.Argument(help="Projection name; all if omitted.")] = None,
+) -> None:
+    """Rebuild projections from zero, with a progress bar."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+    settings = _settings()
+    with _database(settings) as params:
+        migrate(settings, params)
+        with Services(settings, params) as services:
+            names = [name] if name else [v.name for v in services.views]
+            for n in names:
+                try:
+                    projector = services.projector(n)
+                except KeyError as exc:
+                    typer.echo(str(exc.args[0]), err=True)
+                    raise typer.Exit(2) from None
+                head = services.app.head_position()
+                with Progress(
+                    TextColumn(f"[bold]{n}"),
+                    BarColumn(),
+                    TextColumn("{task.completed:,}/{task.total:,} events"),
+                    TimeRemainingColumn(),
+                ) as progress:
+                    task = progress.add_task(n, total=max(head, 1))
+
+                    def show(pos: int, h: int, t: TaskID = task) -> None:
+                        progress.update(t, completed=pos, total=max(h, 1))
+
+                    projector.reset()
+                    applied = projector.catch_up(show)
+                at = projector.view.position()
+                typer.echo(f"{n}: rebuilt from {applied:,} events, at position {at:,}")
+
+
+@projections_cli.command("status")
+def status() -> None:
+    """Each projection's position and lag behind the event log."""
+    settings = _settings()
+    with _database(settings) as params, Services(settings, params) as services:
+        head = services.app.head_position()
+        for v in services.views:
+            pos = v.position()
+            typer.echo(f"{v.name}: position {pos}, head {head}, lag {head - pos} events")
+
+
+@cli.command()
+def demo(
+    projects: Annotated[int, typer.Option(help="How many projects to seed.")] = 8,
+) -> None:
+    """Seed a realistic municipality with projects at different stages."""
+    from interagency.demo import seed
+
+    settings = _settings()
+    with _database(settings) as params:
+        migrate(settings, params)
+        with Services(settings, params) as services:
+            summary = seed(services.app, projects=projects)
+    typer.echo(summary)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Builds the application, the projection views and their projectors for one process."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import structlog
+from eventsourcing.postgres import PostgresDatastore
+
+from interagency.application import APP_NAME, InteragencyApplication, postgres_env
+from interagency.settings import ConnectionParams, Settings
+from projections.projects import ProjectsView
+from projections.runtime import ProjectionView, ProjectionWorker, Projector
+
+log = structlog.get_logger(__name__)
+
+
+class Services:
+    """One pool per process, shared by the write application and the read views."""
+
+    def __init__(
+        self, settings: Settings, params: ConnectionParams, *, create_tables: bool = False
+    ) -> None:
+        self.settings = settings
+        self.params = params
+        self.app = InteragencyApplication(
+            env=postgres_env(params, settings, create_table=create_tables)
+        )
+        self.datastore: PostgresDatastore = self.app.pg_recorder.datastore
+        self.projects = ProjectsView(self.datastore, APP_NAME)
+        self.views: list[ProjectionView] = [self.projects]
+        if create_tables:
+            for view in self.views:
+                view.create_table()
+        self.projectors = [
+            Projector(v, self.app.pg_recorder, self.app.mapper, settings.projection_batch_size)
+            for v in self.views
+        ]
+
+    def view(self, name: str) -> ProjectionView:
+        for v in self.views:
+            if v.name == name:
+                return v
+        known = ", ".join(v.name for v in self.views)
+        msg = f"unknown projection {name!r}; known: {known}"
+        raise KeyError(msg)
+
+    def projector(self, name: str) -> Projector:
+        view = self.view(name)
+        return next(p for p in self.projectors if p.view is view)
+
+    def worker(self) -> ProjectionWorker:
+        return ProjectionWorker(
+            self.projectors,
+            conninfo=self.params.conninfo(),
+            channel=self.app.pg_recorder.channel_name,
+        )
+
+    def close(self) -> None:
+        self.app.close()
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def migrate(settings: Settings, params: ConnectionParams) -> None:
+    """Creates every table once, from one process, before any worker starts."""
+    with Services(settings, params, create_tables=True) as services:
+        log.info(
+            "tables_ready",
+            events_table=services.app.pg_recorder.events_table_name,
+            projections=[v.name for v in services.views],
+        )

@@ -1,0 +1,105 @@
+"""One settings class for every process; read from the environment (and ``.env``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlparse
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+@dataclass(frozen=True)
+class ConnectionParams:
+    host: str
+    port: int
+    dbname: str
+    user: str
+    password: str
+
+    def conninfo(self) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(
+            host=self.host,
+            port=self.port,
+            dbname=self.dbname,
+            user=self.user,
+            password=self.password,
+        )
+
+    def describe(self) -> str:
+        """Where we connect, without the password (for logs)."""
+        return f"{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+
+class Settings(BaseSettings):
+    """Configuration; see the table in README.md.
+
+    With neither ``DATABASE_URL`` nor ``POSTGRES_HOST`` set, the service starts its own
+    embedded PostgreSQL in ``INTERAGENCY_DATA_DIR``.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    postgres_host: str | None = Field(default=None, validation_alias="POSTGRES_HOST")
+    postgres_port: int = Field(default=5432, validation_alias="POSTGRES_PORT")
+    postgres_dbname: str = Field(default="interagency", validation_alias="POSTGRES_DBNAME")
+    postgres_user: str = Field(default="postgres", validation_alias="POSTGRES_USER")
+    postgres_password: str = Field(default="", validation_alias="POSTGRES_PASSWORD")
+
+    data_dir: Path = Field(
+        default=Path(".data"),
+        validation_alias=AliasChoices("INTERAGENCY_DATA_DIR", "data_dir"),
+    )
+    pool_size: int = Field(default=8, ge=1, validation_alias="INTERAGENCY_POOL_SIZE")
+    pool_max_overflow: int = Field(default=8, ge=0, validation_alias="INTERAGENCY_POOL_OVERFLOW")
+    lock_timeout_seconds: int = Field(default=10, ge=0, validation_alias="INTERAGENCY_LOCK_TIMEOUT")
+    read_wait_seconds: float = Field(
+        default=5.0, ge=0, le=60, validation_alias="INTERAGENCY_READ_WAIT_SECONDS"
+    )
+    projection_batch_size: int = Field(
+        default=500, ge=1, le=10_000, validation_alias="INTERAGENCY_PROJECTION_BATCH"
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", validation_alias="INTERAGENCY_LOG_FORMAT"
+    )
+    log_level: str = Field(default="info", validation_alias="INTERAGENCY_LOG_LEVEL")
+
+    @model_validator(mode="after")
+    def _check_url(self) -> Settings:
+        if self.database_url is not None:
+            parsed = urlparse(self.database_url)
+            if parsed.scheme not in ("postgres", "postgresql"):
+                msg = "DATABASE_URL must start with postgresql://"
+                raise ValueError(msg)
+        return self
+
+    @property
+    def uses_embedded(self) -> bool:
+        return self.database_url is None and self.postgres_host is None
+
+    def external_connection(self) -> ConnectionParams:
+        """The configured server; only valid when not embedded."""
+        if self.database_url is not None:
+            u = urlparse(self.database_url)
+            return ConnectionParams(
+                host=u.hostname or "localhost",
+                port=u.port or 5432,
+                dbname=(u.path or "/").lstrip("/") or "postgres",
+                user=unquote(u.username or "postgres"),
+                password=unquote(u.password or ""),
+            )
+        if self.postgres_host is None:
+            msg = "no external database configured"
+            raise RuntimeError(msg)
+        return ConnectionParams(
+            host=self.postgres_host,
+            port=self.postgres_port,
+            dbname=self.postgres_dbname,
+            user=self.postgres_user,
+            password=self.postgres_password,
+        )

@@ -1,0 +1,1 @@
+"""Read models: rows rebuilt from the event log, each with its tracking position."""
