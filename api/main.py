@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
-from api.errors import install_error_handlers
+from api.errors import PROBLEM_JSON, install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.routes import health, projects
+from api.schemas import ProblemPublic
 from interagency.services import Services
 from interagency.settings import Settings
 from interagency.storage import Database
@@ -84,7 +85,40 @@ def create_app(
     app.include_router(health.router)
     app.include_router(health.router, prefix="/api/v1")
     app.include_router(projects.router, prefix="/api/v1")
+    _document_problems(app)
     return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Declares every 4xx/5xx answer as ``application/problem+json`` in the OpenAPI schema.
+
+    FastAPI would describe them as ``application/json`` (and its 422 with its own body);
+    our answers are problem details, so the schema says so.
+    """
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Problem"] = ProblemPublic.model_json_schema()
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        problem_content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                for code, response in operation.get("responses", {}).items():
+                    if code[0] in "45":
+                        response["content"] = problem_content
+                        if code == "422":
+                            response["description"] = "Invalid input (problem+json)"
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app_from_env() -> FastAPI:

@@ -45,10 +45,14 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            route = scope.get("route")
+            method = scope.get("method")
             log.info(
                 "request",
-                method=scope.get("method"),
+                method=method,
                 path=scope.get("path"),
+                # For writes, the route's name is the command (e.g. "pass_gate").
+                command=getattr(route, "name", None) if method not in ("GET", "HEAD") else None,
                 status=status_holder["status"],
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )

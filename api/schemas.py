@@ -291,3 +291,16 @@ class ReadyPublic(BaseModel):
     database: str
     head_position: int
     projections: list[ProjectionStatusPublic]
+
+
+class ProblemPublic(BaseModel):
+    """RFC 9457 problem details; extensions such as ``rule`` or ``errors`` may follow."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None

@@ -446,6 +446,9 @@ class InteragencyProject(DomainAggregate):
     ) -> None:
         self._check_open_for_work()
         stage = self._active()
+        # A blank reference is no basis: normalise it away before the rule is checked.
+        decision_ref = (decision_ref or "").strip() or None
+        basis_document = (basis_document or "").strip() or None
         if not (decision_ref or basis_document):
             raise RuleViolationError(
                 "gate_needs_basis",

@@ -24,6 +24,7 @@ from psycopg import sql
 from domain.base import DomainAggregate, event_type_name
 from domain.errors import (
     ConcurrencyConflictError,
+    DomainError,
     IdempotencyKeyReusedError,
     NotFoundError,
     StaleVersionError,
@@ -439,7 +440,16 @@ class InteragencyApplication(Application[UUID]):
                 bound.info("command", outcome="replayed", version=replay.version)
                 return replay
         try:
-            agg = decide()
+            try:
+                agg = decide()
+            except DomainError:
+                # A request with the same key may have committed since the look-up above:
+                # then its answer is this request's answer, not the refusal its write caused.
+                replay = None if idempotency is None else self._replay(idempotency)
+                if replay is None:
+                    raise
+                bound.info("command", outcome="replayed", version=replay.version)
+                return replay
             to_save: list[Aggregate] = [agg]
             if idempotency is not None:
                 to_save.append(

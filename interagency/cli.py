@@ -38,8 +38,15 @@ def _settings() -> Settings:
     return settings
 
 
+def _exit_on_sigterm(sig: int, _frame: FrameType | None) -> None:
+    # Turn SIGTERM into an ordinary exit, so every ``finally`` (the embedded database's
+    # clean stop among them) runs. serve, api and worker install their own handlers.
+    raise SystemExit(128 + sig)
+
+
 @contextmanager
 def _database(settings: Settings) -> Iterator[ConnectionParams]:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     database = Database(settings)
     try:
         yield database.start()

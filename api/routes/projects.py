@@ -67,6 +67,10 @@ _CONFLICTS: dict[int | str, dict[str, Any]] = {
     412: {"description": "If-Match names a stale version (problem+json)"},
     422: {"description": "Invalid input (problem+json)"},
 }
+_WRITE: dict[int | str, dict[str, Any]] = {
+    **_CONFLICTS,
+    401: {"description": "No actor: send X-Actor-Id (problem+json)"},
+}
 
 
 def _accepted(response: Response, result: CommandResult) -> CommandAccepted:
@@ -88,7 +92,7 @@ def _wait(services: Services, settings: Settings, min_position: int | None) -> i
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=CommandAccepted,
-    responses={**_CONFLICTS, 401: {"description": "No actor"}},
+    responses=_WRITE,
     summary="Initiate an interagency project (stage 1 becomes active)",
 )
 def initiate_project(
@@ -118,7 +122,12 @@ def initiate_project(
     return _accepted(response, result)
 
 
-@router.get("", response_model=ProjectsPublic, summary="List projects (projection)")
+@router.get(
+    "",
+    response_model=ProjectsPublic,
+    responses={503: {"description": "min_position not reached in time"}},
+    summary="List projects (projection)",
+)
 def list_projects(
     services: ServicesDep,
     settings: SettingsDep,
@@ -324,7 +333,7 @@ def _jsonable(v: Any) -> Any:
     "/{project_id}/deliverables",
     status_code=status.HTTP_201_CREATED,
     response_model=DeliverablePlanned,
-    responses=_CONFLICTS,
+    responses=_WRITE,
     summary="Plan a deliverable of a stage",
 )
 def plan_deliverable(
@@ -361,7 +370,7 @@ def plan_deliverable(
 @router.post(
     "/{project_id}/deliverables/{deliverable_id}/submit",
     response_model=CommandAccepted,
-    responses=_CONFLICTS,
+    responses=_WRITE,
     summary="Submit (or resubmit after rejection) a deliverable",
 )
 def submit_deliverable(
@@ -388,7 +397,7 @@ def submit_deliverable(
 @router.post(
     "/{project_id}/deliverables/{deliverable_id}/approve",
     response_model=CommandAccepted,
-    responses=_CONFLICTS,
+    responses=_WRITE,
     summary="Approve a submitted deliverable",
 )
 def approve_deliverable(
@@ -415,7 +424,7 @@ def approve_deliverable(
 @router.post(
     "/{project_id}/deliverables/{deliverable_id}/reject",
     response_model=CommandAccepted,
-    responses=_CONFLICTS,
+    responses=_WRITE,
     summary="Reject a submitted deliverable, with a reason",
 )
 def reject_deliverable(
@@ -445,7 +454,7 @@ def reject_deliverable(
 @router.post(
     "/{project_id}/gate/pass",
     response_model=CommandAccepted,
-    responses=_CONFLICTS,
+    responses=_WRITE,
     summary="Pass the active stage's gate (needs every mandatory deliverable approved)",
 )
 def pass_gate(
@@ -472,7 +481,7 @@ def pass_gate(
 @router.post(
     "/{project_id}/gate/reject",
     response_model=CommandAccepted,
-    responses=_CONFLICTS,
+    responses=_WRITE,
     summary="Reject the active stage's gate, with a reason",
 )
 def reject_gate(
@@ -496,7 +505,7 @@ def reject_gate(
     return _accepted(response, result)
 
 
-@router.post("/{project_id}/suspend", response_model=CommandAccepted, responses=_CONFLICTS)
+@router.post("/{project_id}/suspend", response_model=CommandAccepted, responses=_WRITE)
 def suspend_project(
     project_id: ProjectId,
     body: ReasonRequired,
@@ -514,7 +523,7 @@ def suspend_project(
     )
 
 
-@router.post("/{project_id}/resume", response_model=CommandAccepted, responses=_CONFLICTS)
+@router.post("/{project_id}/resume", response_model=CommandAccepted, responses=_WRITE)
 def resume_project(
     project_id: ProjectId,
     body: ReasonRequired,
@@ -532,7 +541,7 @@ def resume_project(
     )
 
 
-@router.post("/{project_id}/cancel", response_model=CommandAccepted, responses=_CONFLICTS)
+@router.post("/{project_id}/cancel", response_model=CommandAccepted, responses=_WRITE)
 def cancel_project(
     project_id: ProjectId,
     body: ReasonRequired,
