@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from api.errors import PROBLEM_JSON, install_error_handlers
 from api.middleware import RequestContextMiddleware
-from api.routes import health, projects
+from api.routes import decisions, groups, health, projects
 from api.schemas import ProblemPublic
 from interagency.services import Services
 from interagency.settings import Settings
@@ -85,6 +85,9 @@ def create_app(
     app.include_router(health.router)
     app.include_router(health.router, prefix="/api/v1")
     app.include_router(projects.router, prefix="/api/v1")
+    app.include_router(groups.router, prefix="/api/v1")
+    app.include_router(decisions.decisions, prefix="/api/v1")
+    app.include_router(decisions.action_items, prefix="/api/v1")
     _document_problems(app)
     return app
 

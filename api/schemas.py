@@ -103,6 +103,11 @@ class Why(Strict):
     reason: str | None = Field(default=None, max_length=4000)
     decision_ref: str | None = Field(default=None, max_length=300)
     basis_document: str | None = Field(default=None, max_length=300)
+    decision_id: UUID | None = Field(
+        default=None,
+        description="A working-group decision that authorises this; checked: adopted, "
+        "in a signed protocol, in force, its group covering the project",
+    )
 
 
 class ReasonRequired(Strict):
@@ -125,6 +130,11 @@ class GateDecision(Strict):
     reason: str = Field(min_length=1, max_length=4000)
     decision_ref: str | None = Field(default=None, max_length=300)
     basis_document: str | None = Field(default=None, max_length=300)
+    decision_id: UUID | None = Field(
+        default=None,
+        description="A working-group decision that authorises the pass (a basis by itself); "
+        "checked: adopted, in a signed protocol, in force, its group covering the project",
+    )
 
 
 class CommandAccepted(BaseModel):

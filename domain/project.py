@@ -135,6 +135,7 @@ class Deliverable:
     rejection_reason: str | None = None
     submissions: int = 0
     document_ref: str | None = None
+    approved_by_decision: UUID | None = None
 
 
 @dataclass
@@ -144,6 +145,7 @@ class StageState:
     entered_at: datetime | None = None
     left_at: datetime | None = None
     gate_basis: dict[str, str | None] | None = None
+    gate_decision_id: UUID | None = None
     gate_rejections: int = 0
 
 
@@ -226,10 +228,20 @@ class InteragencyProject(DomainAggregate):
 
     class DeliverableApproved(DomainAggregate.Event):
         deliverable_id: UUID
+        # v2: the working-group decision that authorised the approval, checked on write.
+        decision_id: UUID | None
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["decision_id"] = None
 
         def apply(self, aggregate: Any) -> None:
             p: InteragencyProject = aggregate
-            p.deliverables[self.deliverable_id].state = DeliverableState.APPROVED
+            d = p.deliverables[self.deliverable_id]
+            d.state = DeliverableState.APPROVED
+            d.approved_by_decision = self.decision_id
 
     class DeliverableRejected(DomainAggregate.Event):
         deliverable_id: UUID
@@ -243,6 +255,14 @@ class InteragencyProject(DomainAggregate):
     class StageGatePassed(DomainAggregate.Event):
         stage: str
         next_stage: str | None
+        # v2: the working-group decision that authorised the pass, checked on write.
+        decision_id: UUID | None
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["decision_id"] = None
 
         def apply(self, aggregate: Any) -> None:
             p: InteragencyProject = aggregate
@@ -254,6 +274,7 @@ class InteragencyProject(DomainAggregate):
                 "basis_document": self.meta.basis_document,
                 "reason": self.meta.reason,
             }
+            left.gate_decision_id = self.decision_id
             if self.next_stage is None:
                 p.active_stage = None
             else:
@@ -412,7 +433,10 @@ class InteragencyProject(DomainAggregate):
             document_ref=document_ref,
         )
 
-    def approve_deliverable(self, meta: EventMeta, *, deliverable_id: UUID) -> None:
+    def approve_deliverable(
+        self, meta: EventMeta, *, deliverable_id: UUID, decision_id: UUID | None = None
+    ) -> None:
+        """Approves a submitted deliverable; ``decision_id`` must already be checked."""
         d = self._deliverable_in_active_stage(deliverable_id, "approve")
         if d.state is not DeliverableState.SUBMITTED:
             raise RuleViolationError(
@@ -420,7 +444,12 @@ class InteragencyProject(DomainAggregate):
                 f"deliverable {d.id} is {d.state.value}; only a submitted deliverable "
                 "can be approved",
             )
-        self.trigger_event(self.DeliverableApproved, meta=meta, deliverable_id=d.id)
+        self.trigger_event(
+            self.DeliverableApproved,
+            meta=_with_decision(meta, decision_id),
+            deliverable_id=d.id,
+            decision_id=decision_id,
+        )
 
     def reject_deliverable(self, meta: EventMeta, *, deliverable_id: UUID, reason: str) -> None:
         d = self._deliverable_in_active_stage(deliverable_id, "reject")
@@ -443,12 +472,20 @@ class InteragencyProject(DomainAggregate):
         reason: str,
         decision_ref: str | None = None,
         basis_document: str | None = None,
+        decision_id: UUID | None = None,
     ) -> None:
+        """Passes the active stage's gate.
+
+        ``decision_id`` names a working-group decision that the application has already
+        checked (adopted, signed, in force, covering this project); it counts as a basis.
+        """
         self._check_open_for_work()
         stage = self._active()
         # A blank reference is no basis: normalise it away before the rule is checked.
         decision_ref = (decision_ref or "").strip() or None
         basis_document = (basis_document or "").strip() or None
+        if decision_id is not None and decision_ref is None:
+            decision_ref = str(decision_id)
         if not (decision_ref or basis_document):
             raise RuleViolationError(
                 "gate_needs_basis",
@@ -476,6 +513,7 @@ class InteragencyProject(DomainAggregate):
             meta=why,
             stage=stage.value,
             next_stage=None if nxt is None else nxt.value,
+            decision_id=decision_id,
         )
         if nxt is None:
             self.trigger_event(self.ProjectCompleted, meta=why)
@@ -568,6 +606,15 @@ class InteragencyProject(DomainAggregate):
                 f"and the active stage is {self._active().value!r}",
             )
         return d
+
+
+def _with_decision(meta: EventMeta, decision_id: UUID | None) -> EventMeta:
+    """Records a cited decision as the event's decision reference, unless one is given."""
+    if decision_id is None or meta.decision_ref:
+        return meta
+    return meta.because(
+        meta.reason, basis_document=meta.basis_document, decision_ref=str(decision_id)
+    )
 
 
 def parse_targets(raw: list[dict[str, Any]]) -> list[TargetIndicator]:

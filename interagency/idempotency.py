@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from domain.base import DomainAggregate
 from domain.values import EventMeta
@@ -24,6 +24,15 @@ class IdempotencyContext:
     @property
     def record_id(self) -> UUID:
         return IdempotencyRecord.id_for(self.key)
+
+    def new_id(self, purpose: str) -> UUID:
+        """An id for something the request creates, the same on every retry of it."""
+        return uuid5(NAMESPACE_URL, f"/interagency/idempotency/{self.key}/{purpose}")
+
+
+def new_id(idempotency: IdempotencyContext | None, purpose: str) -> UUID:
+    """A fresh id, or the keyed request's own id for ``purpose`` (stable across retries)."""
+    return uuid4() if idempotency is None else idempotency.new_id(purpose)
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:

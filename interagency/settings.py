@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +66,11 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(
         default=500, ge=1, le=10_000, validation_alias="INTERAGENCY_PROJECTION_BATCH"
     )
+    timezone: str = Field(
+        default="Europe/Moscow",
+        validation_alias="INTERAGENCY_TIMEZONE",
+        description="The municipality's time zone: deadlines are its local dates",
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", validation_alias="INTERAGENCY_LOG_FORMAT"
     )
@@ -77,6 +84,19 @@ class Settings(BaseSettings):
                 msg = "DATABASE_URL must start with postgresql://"
                 raise ValueError(msg)
         return self
+
+    @model_validator(mode="after")
+    def _check_timezone(self) -> Settings:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            msg = f"INTERAGENCY_TIMEZONE: unknown time zone {self.timezone!r}"
+            raise ValueError(msg) from None
+        return self
+
+    def today(self) -> date:
+        """Today's date where the municipality is (deadlines are local dates)."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
 
     @property
     def uses_embedded(self) -> bool:

@@ -100,7 +100,8 @@ def worker(services: Services) -> Iterator[ProjectionWorker]:
 
 
 def wait_projected(services: Services, position: int, timeout: float = 10.0) -> None:
-    """Waits on the tracking position (never a sleep) until the projection reached it."""
-    assert services.projects.wait_for(position, timeout), (
-        f"projection stuck at {services.projects.position()}, wanted {position}"
-    )
+    """Waits on the tracking positions (never a sleep) until every projection reached it."""
+    for view in services.views:
+        assert view.wait_for(position, timeout), (
+            f"projection {view.name!r} stuck at {view.position()}, wanted {position}"
+        )

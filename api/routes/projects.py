@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
 from api.deps import ActorDep, AppDep, ExpectedVersionDep, IdempotencyDep, ServicesDep, SettingsDep
-from api.errors import ProjectionLaggingError
+from api.routes.common import (
+    PROJECTION_READ,
+    READ_ERRORS,
+    WRITE_ERRORS,
+    Limit,
+    MinPosition,
+    Offset,
+    accepted,
+    wait_for,
+)
 from api.schemas import (
     ActorPublic,
     CommandAccepted,
@@ -44,55 +53,20 @@ from domain.project import (
     TargetIndicator,
 )
 from domain.values import Agency, OrganizationKind, TargetDimension
-from interagency.application import CommandResult, iter_event_fields
-from interagency.services import Services
-from interagency.settings import Settings
+from interagency.application import iter_event_fields
+from interagency.idempotency import new_id
 from projections.projects import ProjectFilter
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
 ProjectId = Annotated[UUID, "project id"]
-MinPosition = Annotated[
-    int | None,
-    Query(
-        ge=0,
-        description="Wait (briefly) until the projection has processed this event-log "
-        "position, e.g. the `position` a write answered with: read your own writes.",
-    ),
-]
-
-_CONFLICTS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "Unknown project (problem+json)"},
-    409: {"description": "A rule was broken or another write came first (problem+json)"},
-    412: {"description": "If-Match names a stale version (problem+json)"},
-    422: {"description": "Invalid input (problem+json)"},
-}
-_WRITE: dict[int | str, dict[str, Any]] = {
-    **_CONFLICTS,
-    401: {"description": "No actor: send X-Actor-Id (problem+json)"},
-}
-
-
-def _accepted(response: Response, result: CommandResult) -> CommandAccepted:
-    response.headers["ETag"] = f'"{result.version}"'
-    response.headers["X-Event-Position"] = str(result.position)
-    if result.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return CommandAccepted(id=result.aggregate_id, version=result.version, position=result.position)
-
-
-def _wait(services: Services, settings: Settings, min_position: int | None) -> int:
-    view = services.projects
-    if min_position is not None and not view.wait_for(min_position, settings.read_wait_seconds):
-        raise ProjectionLaggingError(view.name, min_position, view.position())
-    return view.position()
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=CommandAccepted,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
     summary="Initiate an interagency project (stage 1 becomes active)",
 )
 def initiate_project(
@@ -116,16 +90,17 @@ def initiate_project(
             )
             for t in body.targets
         ],
+        project_id=new_id(idem, "project"),
         idempotency=idem,
     )
     response.headers["Location"] = f"/api/v1/projects/{result.aggregate_id}"
-    return _accepted(response, result)
+    return accepted(response, result)
 
 
 @router.get(
     "",
     response_model=ProjectsPublic,
-    responses={503: {"description": "min_position not reached in time"}},
+    responses=PROJECTION_READ,
     summary="List projects (projection)",
 )
 def list_projects(
@@ -136,11 +111,11 @@ def list_projects(
     active_stage: Annotated[Stage | None, Query()] = None,
     agency: Annotated[Agency | None, Query()] = None,
     municipality: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> ProjectsPublic:
-    position = _wait(services, settings, min_position)
+    position = wait_for(services.projects, settings, min_position, response)
     rows, total = services.projects.list_projects(
         ProjectFilter(
             status=None if status_ is None else status_.value,
@@ -151,7 +126,6 @@ def list_projects(
         limit,
         offset,
     )
-    response.headers["X-Projection-Position"] = str(position)
     return ProjectsPublic(
         items=[ProjectSummaryPublic(id=r.pop("project_id"), **_summary_fields(r)) for r in rows],
         total=total,
@@ -169,7 +143,7 @@ def _summary_fields(row: dict[str, Any]) -> dict[str, Any]:
 @router.get(
     "/{project_id}",
     response_model=ProjectPublic,
-    responses={404: _CONFLICTS[404]},
+    responses=READ_ERRORS,
     summary="The project as it is now (from its events); ETag is its version",
 )
 def get_project(project_id: ProjectId, app: AppDep, response: Response) -> ProjectPublic:
@@ -233,7 +207,7 @@ def project_public(p: InteragencyProject) -> ProjectPublic:
 @router.get(
     "/{project_id}/progress",
     response_model=ProgressPublic,
-    responses={404: _CONFLICTS[404], 503: {"description": "min_position not reached in time"}},
+    responses={**READ_ERRORS, **PROJECTION_READ},
     summary="Stage-by-stage progress, the four stages in order (projection)",
 )
 def get_progress(
@@ -243,12 +217,11 @@ def get_progress(
     response: Response,
     min_position: MinPosition = None,
 ) -> ProgressPublic:
-    position = _wait(services, settings, min_position)
+    position = wait_for(services.projects, settings, min_position, response)
     summary = services.projects.get_summary(project_id)
     if summary is None:
         raise NotFoundError(f"no project with id {project_id}", id=str(project_id))
     rows = services.projects.stage_progress(project_id)
-    response.headers["X-Projection-Position"] = str(position)
     return ProgressPublic(
         project_id=project_id,
         status=summary["status"],
@@ -287,7 +260,7 @@ def get_progress(
 @router.get(
     "/{project_id}/history",
     response_model=HistoryPublic,
-    responses={404: _CONFLICTS[404]},
+    responses=READ_ERRORS,
     summary="The project's events in order: who, when, why, which request",
 )
 def get_history(project_id: ProjectId, app: AppDep) -> HistoryPublic:
@@ -333,7 +306,7 @@ def _jsonable(v: Any) -> Any:
     "/{project_id}/deliverables",
     status_code=status.HTTP_201_CREATED,
     response_model=DeliverablePlanned,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
     summary="Plan a deliverable of a stage",
 )
 def plan_deliverable(
@@ -345,7 +318,8 @@ def plan_deliverable(
     expected: ExpectedVersionDep,
     idem: IdempotencyDep,
 ) -> DeliverablePlanned:
-    deliverable_id = uuid4()
+    # Derived from the Idempotency-Key when there is one, so a retry answers the same id.
+    deliverable_id = new_id(idem, "deliverable")
     result = app.plan_deliverable(
         meta,
         project_id,
@@ -358,19 +332,15 @@ def plan_deliverable(
         expected_version=expected,
         idempotency=idem,
     )
-    accepted = _accepted(response, result)
-    if result.replayed:
-        # The original request chose the id: find the deliverable it planned.
-        p = app.get_project(project_id, version=result.version)
-        deliverable_id = list(p.deliverables)[-1]
+    answer = accepted(response, result)
     response.headers["Location"] = f"/api/v1/projects/{project_id}"
-    return DeliverablePlanned(**accepted.model_dump(), deliverable_id=deliverable_id)
+    return DeliverablePlanned(**answer.model_dump(), deliverable_id=deliverable_id)
 
 
 @router.post(
     "/{project_id}/deliverables/{deliverable_id}/submit",
     response_model=CommandAccepted,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
     summary="Submit (or resubmit after rejection) a deliverable",
 )
 def submit_deliverable(
@@ -391,13 +361,13 @@ def submit_deliverable(
         expected_version=expected,
         idempotency=idem,
     )
-    return _accepted(response, result)
+    return accepted(response, result)
 
 
 @router.post(
     "/{project_id}/deliverables/{deliverable_id}/approve",
     response_model=CommandAccepted,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
     summary="Approve a submitted deliverable",
 )
 def approve_deliverable(
@@ -415,16 +385,17 @@ def approve_deliverable(
         meta.because(why.reason, basis_document=why.basis_document, decision_ref=why.decision_ref),
         project_id,
         deliverable_id,
+        decision_id=why.decision_id,
         expected_version=expected,
         idempotency=idem,
     )
-    return _accepted(response, result)
+    return accepted(response, result)
 
 
 @router.post(
     "/{project_id}/deliverables/{deliverable_id}/reject",
     response_model=CommandAccepted,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
     summary="Reject a submitted deliverable, with a reason",
 )
 def reject_deliverable(
@@ -445,7 +416,7 @@ def reject_deliverable(
         expected_version=expected,
         idempotency=idem,
     )
-    return _accepted(response, result)
+    return accepted(response, result)
 
 
 # -- gates and life cycle ----------------------------------------------------------------
@@ -454,7 +425,7 @@ def reject_deliverable(
 @router.post(
     "/{project_id}/gate/pass",
     response_model=CommandAccepted,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
     summary="Pass the active stage's gate (needs every mandatory deliverable approved)",
 )
 def pass_gate(
@@ -472,16 +443,17 @@ def pass_gate(
         reason=body.reason,
         decision_ref=body.decision_ref,
         basis_document=body.basis_document,
+        decision_id=body.decision_id,
         expected_version=expected,
         idempotency=idem,
     )
-    return _accepted(response, result)
+    return accepted(response, result)
 
 
 @router.post(
     "/{project_id}/gate/reject",
     response_model=CommandAccepted,
-    responses=_WRITE,
+    responses=WRITE_ERRORS,
     summary="Reject the active stage's gate, with a reason",
 )
 def reject_gate(
@@ -502,10 +474,10 @@ def reject_gate(
         expected_version=expected,
         idempotency=idem,
     )
-    return _accepted(response, result)
+    return accepted(response, result)
 
 
-@router.post("/{project_id}/suspend", response_model=CommandAccepted, responses=_WRITE)
+@router.post("/{project_id}/suspend", response_model=CommandAccepted, responses=WRITE_ERRORS)
 def suspend_project(
     project_id: ProjectId,
     body: ReasonRequired,
@@ -515,7 +487,7 @@ def suspend_project(
     expected: ExpectedVersionDep,
     idem: IdempotencyDep,
 ) -> CommandAccepted:
-    return _accepted(
+    return accepted(
         response,
         app.suspend_project(
             meta, project_id, reason=body.reason, expected_version=expected, idempotency=idem
@@ -523,7 +495,7 @@ def suspend_project(
     )
 
 
-@router.post("/{project_id}/resume", response_model=CommandAccepted, responses=_WRITE)
+@router.post("/{project_id}/resume", response_model=CommandAccepted, responses=WRITE_ERRORS)
 def resume_project(
     project_id: ProjectId,
     body: ReasonRequired,
@@ -533,7 +505,7 @@ def resume_project(
     expected: ExpectedVersionDep,
     idem: IdempotencyDep,
 ) -> CommandAccepted:
-    return _accepted(
+    return accepted(
         response,
         app.resume_project(
             meta, project_id, reason=body.reason, expected_version=expected, idempotency=idem
@@ -541,7 +513,7 @@ def resume_project(
     )
 
 
-@router.post("/{project_id}/cancel", response_model=CommandAccepted, responses=_WRITE)
+@router.post("/{project_id}/cancel", response_model=CommandAccepted, responses=WRITE_ERRORS)
 def cancel_project(
     project_id: ProjectId,
     body: ReasonRequired,
@@ -551,7 +523,7 @@ def cancel_project(
     expected: ExpectedVersionDep,
     idem: IdempotencyDep,
 ) -> CommandAccepted:
-    return _accepted(
+    return accepted(
         response,
         app.cancel_project(
             meta, project_id, reason=body.reason, expected_version=expected, idempotency=idem

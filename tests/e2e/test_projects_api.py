@@ -338,7 +338,11 @@ def test_history_records_who_why_and_which_request_for_each_event(
     assert gate["reason"] == "Stage done"
     assert gate["decision_ref"] == "WG protocol 3"
     assert gate["basis_document"] == "Order 9"
-    assert gate["data"] == {"stage": "social_ties_program", "next_stage": "interaction_mechanisms"}
+    assert gate["data"] == {
+        "stage": "social_ties_program",
+        "next_stage": "interaction_mechanisms",
+        "decision_id": None,
+    }
     # The event's meta is shown once, as actor/reason/..., never inside its data.
     assert all("meta" not in e["data"] for e in events)
 
@@ -520,8 +524,9 @@ def test_health_answers_ok_and_ready_shows_the_head_and_the_projection_lag(
         assert ready["database"] == "ok"
         assert ready["head_position"] == services.app.head_position()
         assert ready["head_position"] >= created["position"]
+        head = ready["head_position"]
         assert ready["projections"] == [
-            {"name": "projects", "position": ready["head_position"], "lag_events": 0}
+            {"name": name, "position": head, "lag_events": 0} for name in ("projects", "groups")
         ]
 
 
@@ -536,11 +541,13 @@ def test_ready_shows_the_lag_of_a_projection_no_worker_follows(
         last = create_project(c, municipality)
         ready = expect_ok(c.get("/ready"))
         assert ready["head_position"] == last["position"] == 2
-        assert ready["projections"] == [{"name": "projects", "position": 0, "lag_events": 2}]
+        lag = {p["name"]: p for p in ready["projections"]}
+        assert lag["projects"] == {"name": "projects", "position": 0, "lag_events": 2}
 
         own.projector("projects").catch_up()
         ready = expect_ok(c.get("/ready"))
-        assert ready["projections"] == [{"name": "projects", "position": 2, "lag_events": 0}]
+        lag = {p["name"]: p for p in ready["projections"]}
+        assert lag["projects"] == {"name": "projects", "position": 2, "lag_events": 0}
 
 
 def test_openapi_lists_every_route_with_examples_and_docs_are_served(client: TestClient) -> None:
