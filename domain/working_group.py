@@ -68,6 +68,10 @@ class QuorumRule:
     def __post_init__(self) -> None:
         if not (0 < self.numerator <= self.denominator):
             raise ValidationError("quorum share must be a fraction in (0, 1]", field="quorum")
+        if self.strict and self.numerator == self.denominator:
+            raise ValidationError(
+                "a quorum of more than all the voting members can never be met", field="quorum"
+            )
 
     def needed(self, voting_members: int) -> int:
         """The smallest number present that makes quorum (integer arithmetic, no floats)."""
@@ -86,7 +90,8 @@ def majority_holds(rule: MajorityRule, votes_for: int, votes_against: int, prese
         return votes_for > votes_against
     if rule is MajorityRule.ABSOLUTE:
         return 2 * votes_for > present
-    return 3 * votes_for >= 2 * present
+    # With nobody present, "two thirds of none" must not adopt a motion nobody voted for.
+    return present > 0 and 3 * votes_for >= 2 * present
 
 
 @dataclass
@@ -612,11 +617,7 @@ class WorkingGroup(DomainAggregate):
         self._check_active()
         meeting = self._open_meeting(meeting_id)
         protocol_number = require_text(protocol_number, "protocol_number", 100)
-        if meeting.protocol_number is not None and meeting.protocol_number != protocol_number:
-            raise RuleViolationError(
-                "one_protocol_per_meeting",
-                f"this meeting's protocol is No. {meeting.protocol_number}, not {protocol_number}",
-            )
+        self._check_protocol_number(meeting, protocol_number)
         motion = meeting.motions.get(motion_id)
         if motion is None:
             raise RuleViolationError(
@@ -664,16 +665,26 @@ class WorkingGroup(DomainAggregate):
                 "attendance_recorded_before_signing",
                 "a protocol records attendance: record it before signing",
             )
-        if meeting.protocol_number is not None and meeting.protocol_number != protocol_number:
-            raise RuleViolationError(
-                "one_protocol_per_meeting",
-                f"this meeting's protocol is No. {meeting.protocol_number}, not {protocol_number}",
-            )
-        signers = [
-            m.id
+        self._check_protocol_number(meeting, protocol_number)
+        presiding = [
+            m
             for m in self.current_members()
-            if m.position in (Position.CHAIR, Position.SECRETARY) and m.id in meeting.present
+            if m.position in (Position.CHAIR, Position.DEPUTY) and m.id in meeting.present
         ]
+        secretary = [
+            m
+            for m in self.current_members()
+            if m.position is Position.SECRETARY and m.id in meeting.present
+        ]
+        if not presiding or not secretary:
+            raise RuleViolationError(
+                "protocol_signatories_present",
+                "a protocol is signed by the one who presided (the chair, or a deputy) and by "
+                "the secretary, and both must have attended the meeting",
+            )
+        # The chair presides when present; otherwise a deputy does.
+        presiding.sort(key=lambda m: m.position is not Position.CHAIR)
+        signers = [presiding[0].id, secretary[0].id]
         self.trigger_event(
             self.ProtocolSigned,
             meta=meta,
@@ -746,6 +757,27 @@ class WorkingGroup(DomainAggregate):
         if m is None or not m.current:
             raise RuleViolationError("member_current", f"{member_id} is not a current member")
         return m
+
+    def _check_protocol_number(self, meeting: Meeting, protocol_number: str) -> None:
+        if meeting.protocol_number is not None and meeting.protocol_number != protocol_number:
+            raise RuleViolationError(
+                "one_protocol_per_meeting",
+                f"this meeting's protocol is No. {meeting.protocol_number}, not {protocol_number}",
+            )
+        other = next(
+            (
+                m
+                for m in self.meetings.values()
+                if m.id != meeting.id and m.protocol_number == protocol_number
+            ),
+            None,
+        )
+        if other is not None:
+            raise RuleViolationError(
+                "protocol_number_unique",
+                f"protocol No. {protocol_number} is already the protocol of the meeting of "
+                f"{other.held_on}",
+            )
 
     def _open_meeting(self, meeting_id: UUID) -> Meeting:
         m = self.meetings.get(meeting_id)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from domain.project import STAGES, ProjectOrganization, Stage, TargetIndicator
 from domain.values import Agency, EventMeta, OrganizationKind, Role, TargetDimension
+from domain.working_group import DecisionTarget, TargetKind
 from interagency.application import InteragencyApplication
 
 MUNICIPALITY = "Северный муниципальный район"
@@ -87,10 +88,145 @@ DELIVERABLES: dict[Stage, list[tuple[str, str, bool]]] = {
 }
 
 
+GROUP_MEMBERS: list[tuple[str, str, Agency, str, bool]] = [
+    ("Иванова Мария Петровна", "Управление образования", Agency.EDUCATION, "chair", True),
+    ("Петров Андрей Сергеевич", "Отдел культуры", Agency.CULTURE, "deputy", True),
+    ("Смирнова Ольга Игоревна", "Управление образования", Agency.EDUCATION, "secretary", True),
+    (
+        "Кузнецов Илья Викторович",
+        "Комитет по физической культуре и спорту",
+        Agency.SPORT,
+        "member",
+        True,
+    ),
+    ("Орлова Анна Дмитриевна", "МБУК «Районный дом культуры»", Agency.CULTURE, "member", True),
+    ("Волков Денис Олегович", "Отдел молодёжной политики", Agency.YOUTH_POLICY, "member", True),
+    (
+        "Егорова Светлана Юрьевна",
+        "Муниципальный методический центр",
+        Agency.EDUCATION,
+        "member",
+        False,
+    ),
+]
+
+
+class _Group:
+    """The municipal interagency working group whose signed decisions authorise gates."""
+
+    def __init__(self, app: InteragencyApplication, rng: random.Random) -> None:
+        self.app = app
+        self.rng = rng
+        self.meta = EventMeta(
+            actor_id="secretary-smirnova",
+            actor_role=Role.OFFICIAL.value,
+            actor_agency=Agency.EDUCATION.value,
+            correlation_id="demo-group",
+        )
+        self.id = app.establish_group(
+            self.meta,
+            kind="interagency",
+            name="Межведомственная рабочая группа по развитию дополнительного образования",
+            basis_act="Постановление администрации № 215 от 10.01.2027",
+            municipality=MUNICIPALITY,
+        ).aggregate_id
+        self.members: list[tuple[UUID, bool]] = []
+        for person, org, agency, position, voting in GROUP_MEMBERS:
+            member_id = uuid4()
+            app.appoint_member(
+                self.meta,
+                self.id,
+                member_id=member_id,
+                person=person,
+                organization=org,
+                agency=agency.value,
+                position=position,
+                voting=voting,
+                appointed_on=date(2027, 1, 15),
+            )
+            self.members.append((member_id, voting))
+        self.protocols = 0
+        self.day = date(2027, 2, 1)
+
+    def authorise_gate(self, project_id: UUID, title: str, stage: Stage) -> UUID:
+        """One meeting: attendance, a vote, the decision naming the gate, a signed protocol."""
+        app, rng = self.app, self.rng
+        self.protocols += 1
+        self.day += timedelta(days=rng.randint(7, 21))
+        meeting_id = uuid4()
+        agenda = [f"О выполнении этапа {stage.number} проекта «{title}»", "Разное"]
+        app.schedule_meeting(
+            self.meta, self.id, meeting_id=meeting_id, held_on=self.day, agenda=agenda
+        )
+        # The chair and the secretary always attend; most others do.
+        present = [m for i, (m, _) in enumerate(self.members) if i in (0, 2) or rng.random() < 0.8]
+        app.record_attendance(self.meta, self.id, meeting_id, present=present)
+        voting = [m for m, v in self.members if v]
+        needed = app.get_group(self.id).quorum.needed(len(voting))
+        if len([m for m in voting if m in present]) < needed:
+            # No quorum: nothing can be voted. The group meets again a week later, in full.
+            self.day += timedelta(days=7)
+            meeting_id = uuid4()
+            app.schedule_meeting(
+                self.meta, self.id, meeting_id=meeting_id, held_on=self.day, agenda=agenda
+            )
+            present = [m for m, _ in self.members]
+            app.record_attendance(self.meta, self.id, meeting_id, present=present)
+        voting_present = [m for m, voting in self.members if voting and m in present]
+        votes = {m: ("for" if rng.random() < 0.85 else "abstain") for m in voting_present}
+        motion_id = uuid4()
+        app.vote_on_motion(
+            self.meta,
+            self.id,
+            meeting_id,
+            motion_id=motion_id,
+            agenda_item="1",
+            text=f"Признать этап {stage.number} выполненным и перейти к следующему",
+            votes=votes,
+        )
+        decision_id = uuid4()
+        protocol = f"{self.protocols}/2027"
+        app.record_decision(
+            self.meta,
+            self.id,
+            meeting_id,
+            decision_id=decision_id,
+            protocol_number=protocol,
+            text=f"Этап {stage.number} проекта «{title}» выполнен; перейти к следующему этапу",
+            motion_id=motion_id,
+            mechanism="working_groups",
+            targets=[DecisionTarget(TargetKind.PROJECT_GATE, project_id=project_id, stage=stage)],
+        )
+        if rng.random() < 0.6:
+            app.assign_action_item(
+                self.meta,
+                self.id,
+                item_id=uuid4(),
+                description=f"Подготовить отчёт по этапу {stage.number} проекта «{title}»",
+                owner=GROUP_MEMBERS[rng.randrange(len(GROUP_MEMBERS))][0],
+                deadline=self.day + timedelta(days=rng.randint(10, 60)),
+                decision_id=decision_id,
+            )
+        app.sign_protocol(self.meta, self.id, meeting_id, protocol_number=protocol)
+        return decision_id
+
+    def complete_some_action_items(self) -> None:
+        group = self.app.get_group(self.id)
+        for item in group.action_items.values():
+            if self.rng.random() < 0.5:
+                self.app.complete_action_item(
+                    self.meta,
+                    self.id,
+                    item.id,
+                    done_on=item.deadline - timedelta(days=self.rng.randint(0, 5)),
+                )
+
+
 def seed(app: InteragencyApplication, projects: int = 8, rng_seed: int = 42) -> str:
     """Runs real commands through the application, so every event has its meta."""
     rng = random.Random(rng_seed)  # noqa: S311 - demo data, not security
     made: list[tuple[UUID, str]] = []
+    group = _Group(app, rng)
     for i in range(projects):
         title, goal, lead, agencies = PROJECTS[i % len(PROJECTS)]
         if i >= len(PROJECTS):
@@ -170,11 +306,12 @@ def seed(app: InteragencyApplication, projects: int = 8, rng_seed: int = 42) -> 
             if stage.number <= target_gates:
                 if rng.random() < 0.25:
                     app.reject_gate(official, pid, reason="Требуется доработка состава участников")
+                decision_id = group.authorise_gate(pid, title, stage)
                 app.pass_gate(
                     official,
                     pid,
                     reason=f"Этап {stage.number} выполнен",
-                    decision_ref=f"МРГ протокол № {10 + i}-{stage.number}",
+                    decision_id=decision_id,
                     basis_document=f"Распоряжение № {100 + 10 * i + stage.number}",
                 )
         if i == 5:
@@ -182,6 +319,12 @@ def seed(app: InteragencyApplication, projects: int = 8, rng_seed: int = 42) -> 
         if i == 7:
             app.cancel_project(official, pid, reason="Проект объединён с «Инженерными каникулами»")
         made.append((pid, title))
-    lines = [f"seeded {len(made)} projects in {MUNICIPALITY}:"]
+    group.complete_some_action_items()
+    lines = [
+        (
+            f"seeded {len(made)} projects in {MUNICIPALITY}, and working group {group.id} "
+            f"with {group.protocols} signed protocols:"
+        )
+    ]
     lines += [f"  {pid}  {title}" for pid, title in made]
     return "\n".join(lines)

@@ -214,7 +214,7 @@ class GroupsView(ProjectionView):
             # Counts as of the meeting: the members current when attendance was recorded.
             curs.execute(
                 """
-                SELECT count(*) AS total,
+                SELECT count(m.member_id) AS total,
                     count(*) FILTER (WHERE m.voting) AS voting,
                     count(*) FILTER (WHERE m.member_id = ANY(%(present)s)) AS present,
                     count(*) FILTER (WHERE m.voting AND m.member_id = ANY(%(present)s))
@@ -292,7 +292,7 @@ class GroupsView(ProjectionView):
                     %(targets)s, mo.motion_id, mo.text, mo.votes, mo.votes_for,
                     mo.votes_against, mo.abstentions, mo.quorum_needed, mo.present_voting,
                     %(adopted)s, %(corrects)s, mt.held_on, %(ts)s,
-                    to_tsvector('simple', %(text)s || ' ' || mo.text)
+                    to_tsvector('russian', %(text)s || ' ' || mo.text)
                 FROM wg_motions mo
                 JOIN wg_meetings mt ON mt.group_id = mo.group_id AND mt.meeting_id = mo.meeting_id
                 JOIN wg_groups gr ON gr.group_id = mo.group_id
@@ -425,7 +425,7 @@ class GroupsView(ProjectionView):
         if date_to is not None:
             conditions.append(("held_on <= %s", (date_to,)))
         if text:
-            conditions.append(("search @@ plainto_tsquery('simple', %s)", (text,)))
+            conditions.append(("search @@ plainto_tsquery('russian', %s)", (text,)))
         where, params = _where(conditions)
         return self._page(
             sql.SQL("SELECT * FROM wg_decisions") + where,
@@ -484,6 +484,17 @@ class GroupsView(ProjectionView):
             """,
             (today,),
         )
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table, in a stable order (to compare with a rebuild)."""
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        with self.datastore.transaction(commit=False) as curs:
+            for table in self.tables:
+                curs.execute(
+                    sql.SQL("SELECT * FROM {} ORDER BY 1, 2").format(sql.Identifier(table))
+                )
+                out[table] = [tuple(r.values()) for r in curs.fetchall()]
+        return out
 
     # -- plumbing ---------------------------------------------------------------------
 

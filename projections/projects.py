@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import get_topic
 from psycopg import sql
 
@@ -32,8 +35,21 @@ class ProjectFilter:
     municipality: str | None = None
 
 
+@dataclass
+class _BatchState:
+    """What a batch defers to its end: projects to recount, each project's last stamp."""
+
+    dirty: set[UUID] = field(default_factory=set)
+    last: dict[UUID, tuple[int, int, datetime]] = field(default_factory=dict)
+
+
 class ProjectsView(ProjectionView):
     """Rows per project, per deliverable, and per project and stage."""
+
+    def __init__(self, datastore: PostgresDatastore, application_name: str) -> None:
+        super().__init__(datastore, application_name)
+        # Batch state per thread: two projectors may drive one view at once.
+        self._local = threading.local()
 
     name = "projects"
     tables = ("project_summary", "project_deliverables", "stage_progress")
@@ -196,7 +212,7 @@ class ProjectsView(ProjectionView):
                     ts,
                 ),
             )
-            self._recount(curs, pid, event.stage)
+            self._batch().dirty.add(pid)
         elif isinstance(event, P.DeliverableSubmitted):
             self._set_deliverable(curs, event, "submitted", submitted=True)
         elif isinstance(event, P.DeliverableApproved):
@@ -275,11 +291,7 @@ class ProjectsView(ProjectionView):
                 )
         else:
             return
-        curs.execute(
-            "UPDATE project_summary SET version = %s, position = %s, updated_at = %s "
-            "WHERE project_id = %s",
-            (event.originator_version, position, ts, pid),
-        )
+        self._batch().last[pid] = (event.originator_version, position, ts)
 
     def _set_deliverable(
         self,
@@ -295,15 +307,50 @@ class ProjectsView(ProjectionView):
             UPDATE project_deliverables SET state = %s, updated_at = %s,
                 submissions = submissions + %s, rejection_reason = %s
             WHERE deliverable_id = %s
-            RETURNING stage
             """,
             (state, event.timestamp, 1 if submitted else 0, reason, event.deliverable_id),
         )
-        row = curs.fetchone()
-        if row is not None:
-            self._recount(curs, event.originator_id, row["stage"])
+        self._batch().dirty.add(event.originator_id)
 
-    def _recount(self, curs: Cursor, project_id: UUID, stage: str) -> None:
+    # -- once per batch -----------------------------------------------------------------
+
+    def _batch(self) -> _BatchState:
+        state: _BatchState | None = getattr(self._local, "batch", None)
+        if state is None:
+            msg = "ProjectsView.process() runs inside a batch: use a Projector"
+            raise RuntimeError(msg)
+        return state
+
+    def begin_batch(self) -> None:
+        self._local.batch = _BatchState()
+
+    def end_batch(self, curs: Cursor) -> None:
+        """Recounts the stages of the projects whose deliverables changed, and stamps each
+        project's last version and position: a few set-based statements per batch instead
+        of several per event."""
+        state = self._batch()
+        self._local.batch = None
+        if state.dirty:
+            self._recount(curs, sorted(state.dirty))
+        if state.last:
+            ids = list(state.last)
+            curs.execute(
+                """
+                UPDATE project_summary ps
+                SET version = v.version, position = v.position, updated_at = v.ts
+                FROM unnest(%s::uuid[], %s::int[], %s::bigint[], %s::timestamptz[])
+                    AS v(project_id, version, position, ts)
+                WHERE ps.project_id = v.project_id
+                """,
+                (
+                    ids,
+                    [state.last[i][0] for i in ids],
+                    [state.last[i][1] for i in ids],
+                    [state.last[i][2] for i in ids],
+                ),
+            )
+
+    def _recount(self, curs: Cursor, project_ids: list[UUID]) -> None:
         curs.execute(
             sql.SQL(
                 """
@@ -317,7 +364,7 @@ class ProjectsView(ProjectionView):
                     mandatory_approved = c.mandatory_approved,
                     percent_complete = {percent}
                 FROM (
-                    SELECT count(*) AS total,
+                    SELECT project_id, stage, count(*) AS total,
                         count(*) FILTER (WHERE state = 'planned') AS planned,
                         count(*) FILTER (WHERE state = 'submitted') AS submitted,
                         count(*) FILTER (WHERE state = 'approved') AS approved,
@@ -325,24 +372,27 @@ class ProjectsView(ProjectionView):
                         count(*) FILTER (WHERE mandatory) AS mandatory_total,
                         count(*) FILTER (WHERE mandatory AND state = 'approved')
                             AS mandatory_approved
-                    FROM project_deliverables WHERE project_id = %s AND stage = %s
+                    FROM project_deliverables WHERE project_id = ANY(%s)
+                    GROUP BY project_id, stage
                 ) c
-                WHERE sp.project_id = %s AND sp.stage = %s
+                WHERE sp.project_id = c.project_id AND sp.stage = c.stage
                 """
             ).format(percent=sql.SQL(_PERCENT_SQL)),
-            (project_id, stage, project_id, stage),
+            (project_ids,),
         )
         curs.execute(
             """
             UPDATE project_summary ps SET
                 deliverables_total = c.total, deliverables_approved = c.approved
             FROM (
-                SELECT count(*) AS total, count(*) FILTER (WHERE state = 'approved') AS approved
-                FROM project_deliverables WHERE project_id = %s
+                SELECT project_id, count(*) AS total,
+                    count(*) FILTER (WHERE state = 'approved') AS approved
+                FROM project_deliverables WHERE project_id = ANY(%s)
+                GROUP BY project_id
             ) c
-            WHERE ps.project_id = %s
+            WHERE ps.project_id = c.project_id
             """,
-            (project_id, project_id),
+            (project_ids,),
         )
 
     # -- queries ----------------------------------------------------------------------

@@ -56,6 +56,15 @@ class ProjectionView(PostgresTrackingRecorder, ABC):
     def process(self, curs: Cursor, event: Any, position: int) -> None:
         """Applies one event to the rows, inside the batch's transaction."""
 
+    def begin_batch(self) -> None:
+        """Called before a batch's first event (views that defer work reset it here)."""
+
+    def end_batch(self, curs: Cursor) -> None:
+        """Called after a batch's last event, in its transaction, before the position moves.
+
+        Views do here, once per batch and set-based, what does not need doing per event.
+        """
+
     def create_table(self) -> None:
         super().create_table()
         with self.datastore.transaction(commit=True) as curs:
@@ -151,8 +160,10 @@ class Projector:
                 stop=head,
                 topics=list(view.topics),
             )
+            view.begin_batch()
             for n in notifications:
                 view.process(curs, self.mapper.to_domain_event(n), n.id)
+            view.end_batch(curs)
             # With a topic filter, the batch may end before the head; otherwise the
             # events up to the head that were read are all the matching ones.
             new_position = notifications[-1].id if len(notifications) == self.batch_size else head
