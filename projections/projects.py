@@ -443,14 +443,3 @@ class ProjectsView(ProjectionView):
                 (project_id,),
             )
             return [dict(r) for r in curs.fetchall()]
-
-    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of every table, in a stable order (to compare with a rebuild)."""
-        out: dict[str, list[tuple[Any, ...]]] = {}
-        with self.datastore.transaction(commit=False) as curs:
-            for table in self.tables:
-                curs.execute(
-                    sql.SQL("SELECT * FROM {} ORDER BY 1, 2").format(sql.Identifier(table))
-                )
-                out[table] = [tuple(r.values()) for r in curs.fetchall()]
-        return out

@@ -111,6 +111,20 @@ class ProjectionView(PostgresTrackingRecorder, ABC):
             )
         )
 
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table, in a stable order (to compare with a rebuild).
+
+        Each table's first two columns identify its rows.
+        """
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        with self.datastore.transaction(commit=False) as curs:
+            for table in self.tables:
+                curs.execute(
+                    sql.SQL("SELECT * FROM {} ORDER BY 1, 2").format(sql.Identifier(table))
+                )
+                out[table] = [tuple(r.values()) for r in curs.fetchall()]
+        return out
+
     def wait_for(self, position: int, timeout: float) -> bool:
         """Waits until this projection has processed ``position``; False on timeout."""
         deadline = time.monotonic() + timeout
