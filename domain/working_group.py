@@ -791,10 +791,10 @@ class WorkingGroup(DomainAggregate):
             )
         return m
 
-    def covers(self, project_id: UUID, municipality: str) -> bool:
+    def covers(self, project_id: UUID | None, municipality: str) -> bool:
         """A group scoped to a project covers that project; an unscoped one, its municipality."""
         if self.project_id is not None:
-            return self.project_id == project_id
+            return project_id is not None and self.project_id == project_id
         return self.municipality == municipality
 
 
@@ -802,13 +802,18 @@ def check_decision_authorises(
     group: WorkingGroup | None,
     decision_id: UUID,
     *,
-    project_id: UUID,
+    project_id: UUID | None,
     municipality: str,
     kind: TargetKind,
     stage: Stage | None = None,
     deliverable_id: UUID | None = None,
 ) -> Decision:
-    """The one check every command citing a decision goes through; names the rule broken."""
+    """The one check every command citing a decision goes through; names the rule broken.
+
+    ``project_id`` is None for what belongs to no project (a redistribution of municipal
+    assignments): then only a group of the municipality, not one scoped to a project,
+    covers it.
+    """
     decision = None if group is None else group.decisions.get(decision_id)
     if group is None or decision is None:
         raise RuleViolationError("decision_exists", f"no decision {decision_id}")
@@ -832,14 +837,14 @@ def check_decision_authorises(
         raise RuleViolationError(
             "decision_group_covers_project",
             f"decision {decision_id} belongs to group {group.name!r}, whose scope does not "
-            f"cover project {project_id}",
+            + (f"cover project {project_id}" if project_id else f"cover {municipality!r}"),
         )
     if decision.targets:
         matching = [
             t
             for t in decision.targets
             if t.kind is kind
-            and (t.project_id is None or t.project_id == project_id)
+            and (t.project_id is None or project_id is None or t.project_id == project_id)
             and (stage is None or t.stage is None or t.stage is stage)
             and (
                 deliverable_id is None

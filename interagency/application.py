@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from interagency.assignments import AssignmentCommands
 from interagency.groups import GroupCommands
 from interagency.pipeline import (
     APP_NAME,
@@ -16,7 +17,7 @@ from interagency.pipeline import (
 from interagency.projects import ProjectCommands
 
 
-class InteragencyApplication(ProjectCommands, GroupCommands):
+class InteragencyApplication(ProjectCommands, GroupCommands, AssignmentCommands):
     """Commands of officials, each one atomic and optimistic.
 
     Every command takes an ``EventMeta`` (who and which request), the expected version

@@ -155,7 +155,7 @@ class CommandPipeline(Application[UUID]):
         self,
         decision_id: UUID,
         *,
-        project_id: UUID,
+        project_id: UUID | None,
         municipality: str,
         kind: TargetKind,
         stage: Stage | None = None,
@@ -255,16 +255,17 @@ class CommandPipeline(Application[UUID]):
                     raise
                 bound.info("command", outcome="replayed", version=replay.version)
                 return replay
-            to_save: list[Aggregate] = [agg, *extras]
+            to_save: list[Aggregate] = [*extras, agg]
             if idempotency is not None:
-                to_save.append(
+                to_save.insert(
+                    0,
                     IdempotencyRecord.record(
                         meta,
                         idempotency,
                         command=command,
                         aggregate_id=agg.id,
                         aggregate_version=agg.version,
-                    )
+                    ),
                 )
             try:
                 recordings = self.save(*to_save)
@@ -292,6 +293,9 @@ class CommandPipeline(Application[UUID]):
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
             raise
+        # The main aggregate is saved last, so its last event holds the save's last position:
+        # a reader waiting for it sees every aggregate the command changed, and a replay
+        # (which looks that event up) answers the same position.
         position = max(
             r.notification.id for r in recordings if r.domain_event.originator_id == agg.id
         )
@@ -344,9 +348,12 @@ class CommandPipeline(Application[UUID]):
 
 
 def _label(cls: type[Any]) -> str:
-    return {"InteragencyProject": "project", "WorkingGroup": "working group"}.get(
-        cls.__name__, cls.__name__
-    )
+    return {
+        "InteragencyProject": "project",
+        "WorkingGroup": "working group",
+        "MunicipalAssignment": "municipal assignment",
+        "Redistribution": "redistribution",
+    }.get(cls.__name__, cls.__name__)
 
 
 def iter_event_fields(event: DomainAggregate.Event) -> Iterator[tuple[str, Any]]:

@@ -474,7 +474,8 @@ def test_a_repeated_idempotent_command_answers_the_first_result_and_writes_once(
         first.position,
     )
     # One write: the project's event and the key's record, in one transaction.
-    assert written_since(app, head) == [pid, ctx.record_id]
+    # The key's record is saved first, the project last: its event holds the answer's position.
+    assert written_since(app, head) == [ctx.record_id, pid]
     assert app.head_position() == after_first
     assert event_names(app, pid) == ["ProjectInitiated", "DeliverablePlanned"]
 
@@ -557,7 +558,8 @@ def test_the_same_key_sent_concurrently_writes_once_and_every_answer_is_the_same
     assert event_names(app, pid) == ["ProjectInitiated", "DeliverablePlanned"]
     ((_, version, position),) = answers
     assert (version, position) == (2, app.history(pid)[-1].position)
-    assert written_since(app, head) == [pid, ctx.record_id]
+    # The key's record is saved first, the project last: its event holds the answer's position.
+    assert written_since(app, head) == [ctx.record_id, pid]
 
 
 def test_the_same_key_sent_concurrently_for_a_state_change_writes_once(

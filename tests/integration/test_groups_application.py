@@ -158,13 +158,14 @@ def test_a_decision_and_its_index_are_written_together_and_the_group_is_found_at
 
     written = written_since(app, head)
     assert [originator for _, originator in written] == [
-        board.id,
         DecisionIndex.id_for(decision_id),
+        board.id,
     ]
-    # One transaction: the two positions follow each other, and the answer is the group's.
+    # One transaction: the two positions follow each other, and the answer is the group's
+    # event, saved last, so a reader waiting for it also sees the index entry.
     (p1, _), (p2, _) = written
     assert p2 == p1 + 1
-    assert result.position == p1
+    assert result.position == p2
     assert result.version == board.group.version
     found = app.group_of_decision(decision_id)
     assert found.id == board.id

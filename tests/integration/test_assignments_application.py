@@ -1,0 +1,230 @@
+"""Municipal assignments through the application, on PostgreSQL: atomic redistribution."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from decimal import Decimal
+from uuid import UUID
+
+import pytest
+
+from domain.assignment import Leg, MunicipalAssignment
+from domain.errors import ConcurrencyConflictError, RuleViolationError, ValidationError
+from domain.values import EventMeta
+from interagency.services import Services
+
+META = EventMeta(actor_id="founder-1", actor_role="official", actor_agency="education")
+SERVICE = "804200О.99.0.ББ52АЖ48000"
+YEAR = 2027
+
+
+def draft(
+    services: Services,
+    *,
+    founder: str = "Управление образования",
+    volume: str = "1000",
+    cost: str = "150.00",
+    municipality: str | None = None,
+) -> UUID:
+    result = services.app.draft_assignment(
+        META,
+        organization_id=f"org-{uuid.uuid4().hex[:8]}",
+        institution=f"ЦДО {uuid.uuid4().hex[:6]}",
+        agency="education",
+        founder=founder,
+        municipality=municipality or f"Town {uuid.uuid4().hex[:6]}",
+        fiscal_year=YEAR,
+        lines=[
+            {
+                "registry_number": SERVICE,
+                "service_name": "Реализация дополнительных общеразвивающих программ",
+                "unit": "person_hours",
+                "planned": {str(YEAR): volume, str(YEAR + 1): volume},
+                "allowed_deviation_pct": "5",
+                "normative_cost": cost,
+            }
+        ],
+    )
+    services.app.approve_assignment(META, result.aggregate_id, basis_document="Приказ № 1")
+    return result.aggregate_id
+
+
+def planned(services: Services, assignment_id: UUID) -> Decimal:
+    return services.app.get_assignment(assignment_id).lines["1"].planned[YEAR]
+
+
+def test_a_redistribution_moves_volume_and_recalculates_each_subsidy_at_its_own_cost(
+    services: Services,
+) -> None:
+    # given two institutions of one founder with different normative costs
+    a = draft(services, volume="1000", cost="150.00")
+    b = draft(services, volume="400", cost="120.00")
+    # when 250 person-hours move from a to b
+    result = services.app.redistribute(
+        META,
+        legs=[Leg(a, Decimal("-250")), Leg(b, Decimal("250"))],
+        registry_number=SERVICE,
+        unit="person_hours",
+        year=YEAR,
+    )
+    # then both volumes changed, the total is the same, each subsidy follows its own cost
+    assert (planned(services, a), planned(services, b)) == (Decimal(750), Decimal(650))
+    record = services.app.get_redistribution(result.aggregate_id)
+    assert [leg["subsidy_delta"] for leg in record.legs] == ["-37500.00", "30000.00"]
+    assert services.app.get_assignment(a).subsidy(YEAR) == Decimal("112500.00")
+    # and the record, and both legs, are in the log at consecutive positions
+    assert result.position == services.app.head_position()
+
+
+@pytest.mark.parametrize(
+    ("deltas", "rule"),
+    [
+        (("-1500", "1500"), "volume_never_negative"),
+        (("-100", "90"), "volume_conserved"),
+        (("100", "50"), "redistribution_has_both_sides"),
+    ],
+)
+def test_a_refused_redistribution_writes_nothing(
+    services: Services, deltas: tuple[str, str], rule: str
+) -> None:
+    a, b = draft(services), draft(services)
+    versions = (services.app.get_assignment(a).version, services.app.get_assignment(b).version)
+    head = services.app.head_position()
+    with pytest.raises(RuleViolationError) as caught:
+        services.app.redistribute(
+            META,
+            legs=[Leg(a, Decimal(deltas[0])), Leg(b, Decimal(deltas[1]))],
+            registry_number=SERVICE,
+            unit="person_hours",
+            year=YEAR,
+        )
+    assert caught.value.rule == rule
+    assert services.app.head_position() == head
+    assert (
+        services.app.get_assignment(a).version,
+        services.app.get_assignment(b).version,
+    ) == versions
+    assert (planned(services, a), planned(services, b)) == (Decimal(1000), Decimal(1000))
+
+
+def test_a_cross_founder_redistribution_needs_the_budget_basis(services: Services) -> None:
+    school = draft(services, founder="Управление образования")
+    museum = draft(services, founder="Отдел культуры")
+    head = services.app.head_position()
+    legs = [Leg(school, Decimal("-100")), Leg(museum, Decimal("100"))]
+    with pytest.raises(RuleViolationError) as caught:
+        services.app.redistribute(
+            META, legs=legs, registry_number=SERVICE, unit="person_hours", year=YEAR
+        )
+    assert caught.value.rule == "cross_founder_needs_budget_basis"
+    assert services.app.head_position() == head
+    result = services.app.redistribute(
+        META,
+        legs=legs,
+        registry_number=SERVICE,
+        unit="person_hours",
+        year=YEAR,
+        budget_basis="Решение о перераспределении бюджетных ассигнований № 45",
+    )
+    record = services.app.get_redistribution(result.aggregate_id)
+    assert record.cross_founder
+    assert record.budget_basis == "Решение о перераспределении бюджетных ассигнований № 45"
+
+
+def test_a_deviation_beyond_the_allowed_one_needs_a_reason(services: Services) -> None:
+    a = draft(services, volume="1000")
+    head = services.app.head_position()
+    # q1 plans 250 person-hours; 200 deviates by -20 %, beyond the allowed 5 %
+    with pytest.raises(RuleViolationError) as caught:
+        services.app.report_execution(
+            META, a, report_id=uuid.uuid4(), period="q1", actual={"1": Decimal(200)}
+        )
+    assert caught.value.rule == "deviation_needs_reason"
+    assert "-20.00%" in caught.value.detail
+    assert services.app.head_position() == head
+    services.app.report_execution(
+        META,
+        a,
+        report_id=uuid.uuid4(),
+        period="q1",
+        actual={"1": Decimal(200)},
+        reasons={"1": "Карантин в феврале"},
+    )
+    (report,) = services.app.get_assignment(a).reports.values()
+    assert report.beyond_tolerance == ["1"]
+    assert report.deviation["1"] == Decimal("-20.00")
+
+
+def test_an_unknown_unit_is_bad_input(services: Services) -> None:
+    with pytest.raises(ValidationError):
+        services.app.draft_assignment(
+            META,
+            organization_id="o",
+            institution="I",
+            agency="education",
+            founder="F",
+            municipality="M",
+            fiscal_year=YEAR,
+            lines=[
+                {
+                    "registry_number": SERVICE,
+                    "service_name": "S",
+                    "unit": "hours",
+                    "planned": {str(YEAR): "1"},
+                    "normative_cost": "1",
+                }
+            ],
+        )
+
+
+def test_concurrent_redistributions_on_one_assignment_never_lose_an_update(
+    services: Services,
+) -> None:
+    # given one source assignment and eight destinations
+    source = draft(services, volume="10000")
+    targets = [draft(services, volume="0") for _ in range(8)]
+    successes: list[UUID] = []
+    conflicts = 0
+    lock = threading.Lock()
+
+    for _ in range(5):
+        barrier = threading.Barrier(len(targets))
+
+        def move(target: UUID, barrier: threading.Barrier = barrier) -> None:
+            nonlocal conflicts
+            barrier.wait()
+            try:
+                services.app.redistribute(
+                    META,
+                    legs=[Leg(source, Decimal("-10")), Leg(target, Decimal("10"))],
+                    registry_number=SERVICE,
+                    unit="person_hours",
+                    year=YEAR,
+                )
+            except ConcurrencyConflictError:
+                with lock:
+                    conflicts += 1
+            else:
+                with lock:
+                    successes.append(target)
+
+        threads = [threading.Thread(target=move, args=(t,)) for t in targets]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    # then every accepted move is in both assignments, and nothing else is
+    assert conflicts > 0, "the threads never raced; the test proved nothing"
+    assert planned(services, source) == Decimal(10000) - 10 * len(successes)
+    for target in targets:
+        assert planned(services, target) == 10 * successes.count(target)
+    total = planned(services, source) + sum(planned(services, t) for t in targets)
+    assert total == Decimal(10000)
+    source_events = services.app.history(source)
+    legs = [
+        e for e in source_events if isinstance(e.event, MunicipalAssignment.VolumeRedistributed)
+    ]
+    assert len(legs) == len(successes)
+    assert [e.version for e in source_events] == list(range(1, len(source_events) + 1))
