@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from api.errors import PROBLEM_JSON, install_error_handlers
 from api.middleware import RequestContextMiddleware
-from api.routes import decisions, groups, health, projects
+from api.routes import assignments, decisions, groups, health, projects
 from api.schemas import ProblemPublic
 from interagency.services import Services
 from interagency.settings import Settings
@@ -88,6 +88,8 @@ def create_app(
     app.include_router(groups.router, prefix="/api/v1")
     app.include_router(decisions.decisions, prefix="/api/v1")
     app.include_router(decisions.action_items, prefix="/api/v1")
+    app.include_router(assignments.assignments, prefix="/api/v1")
+    app.include_router(assignments.redistributions, prefix="/api/v1")
     _document_problems(app)
     return app
 

@@ -9,6 +9,7 @@ from eventsourcing.postgres import PostgresDatastore
 
 from interagency.application import APP_NAME, InteragencyApplication, postgres_env
 from interagency.settings import ConnectionParams, Settings
+from projections.assignments import AssignmentsView
 from projections.groups import GroupsView
 from projections.projects import ProjectsView
 from projections.runtime import ProjectionView, ProjectionWorker, Projector
@@ -30,7 +31,8 @@ class Services:
         self.datastore: PostgresDatastore = self.app.pg_recorder.datastore
         self.projects = ProjectsView(self.datastore, APP_NAME)
         self.groups = GroupsView(self.datastore, APP_NAME)
-        self.views: list[ProjectionView] = [self.projects, self.groups]
+        self.assignments = AssignmentsView(self.datastore, APP_NAME)
+        self.views: list[ProjectionView] = [self.projects, self.groups, self.assignments]
         if create_tables:
             for view in self.views:
                 view.create_table()

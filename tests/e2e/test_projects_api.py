@@ -526,7 +526,7 @@ def test_health_answers_ok_and_ready_shows_the_head_and_the_projection_lag(
         assert ready["head_position"] >= created["position"]
         head = ready["head_position"]
         assert ready["projections"] == [
-            {"name": name, "position": head, "lag_events": 0} for name in ("projects", "groups")
+            {"name": v.name, "position": head, "lag_events": 0} for v in services.views
         ]
 
 

@@ -13,6 +13,8 @@ from domain.assignment import Leg, MunicipalAssignment
 from domain.errors import ConcurrencyConflictError, RuleViolationError, ValidationError
 from domain.values import EventMeta
 from interagency.services import Services
+from projections.runtime import ProjectionWorker
+from tests.conftest import wait_projected
 
 META = EventMeta(actor_id="founder-1", actor_role="official", actor_agency="education")
 SERVICE = "804200О.99.0.ББ52АЖ48000"
@@ -228,3 +230,52 @@ def test_concurrent_redistributions_on_one_assignment_never_lose_an_update(
     ]
     assert len(legs) == len(successes)
     assert [e.version for e in source_events] == list(range(1, len(source_events) + 1))
+
+
+def test_the_register_dashboard_and_log_follow_reports_and_redistributions(
+    services: Services, worker: ProjectionWorker
+) -> None:
+    # given two institutions in one town, one under-executing beyond tolerance
+    town = f"Town {uuid.uuid4().hex[:6]}"
+    a = draft(services, volume="1000", cost="100.00", municipality=town)
+    b = draft(services, volume="600", cost="80.00", municipality=town)
+    services.app.report_execution(
+        META,
+        a,
+        report_id=uuid.uuid4(),
+        period="h1",
+        actual={"1": Decimal(400)},
+        reasons={"1": "Ремонт здания"},
+    )
+    # when 100 person-hours move from a to b
+    moved = services.app.redistribute(
+        META,
+        legs=[Leg(a, Decimal("-100")), Leg(b, Decimal("100"))],
+        registry_number=SERVICE,
+        unit="person_hours",
+        year=YEAR,
+    )
+    wait_projected(services, moved.position)
+    view = services.assignments
+    # then the register shows plan (initial and now), actual and deviation per institution
+    rows, total = view.register(municipality=town)
+    assert total == 2
+    by_id = {r["assignment_id"]: r for r in rows}
+    assert (by_id[a]["planned_initial"], by_id[a]["planned"]) == (Decimal(1000), Decimal(900))
+    assert (by_id[b]["planned_initial"], by_id[b]["planned"]) == (Decimal(600), Decimal(700))
+    assert by_id[a]["actual"] == Decimal(400)
+    assert by_id[a]["deviation_pct"] == Decimal("-20.00")
+    assert by_id[a]["status"] == "amended"
+    assert by_id[b]["subsidy"] == Decimal("56000.00")
+    # and the dashboard lists a, with the subsidy at risk: (500 * 0.95 - 400) * 100
+    (risky,) = view.outside_tolerance(municipality=town)
+    assert risky["assignment_id"] == a
+    assert risky["subsidy_at_risk"] == Decimal("7500.00")
+    # and the log shows the move with both legs and their subsidy effect
+    logged = {r["redistribution_id"]: r for r in view.redistributions(limit=200)[0]}
+    entry = logged[moved.aggregate_id]
+    assert entry["volume_moved"] == Decimal(100)
+    assert [(leg["delta"], leg["subsidy_delta"]) for leg in entry["legs"]] == [
+        (-100, -10000.0),
+        (100, 8000.0),
+    ]
