@@ -180,6 +180,9 @@ def status() -> None:
 @cli.command()
 def demo(
     projects: Annotated[int, typer.Option(help="How many projects to seed.")] = 8,
+    institutions: Annotated[
+        int, typer.Option(help="How many institutions get a municipal assignment.")
+    ] = 120,
 ) -> None:
     """Seed a realistic municipality with projects at different stages."""
     from interagency.demo import seed
@@ -188,7 +191,7 @@ def demo(
     with _database(settings) as params:
         migrate(settings, params)
         with Services(settings, params) as services:
-            summary = seed(services.app, projects=projects)
+            summary = seed(services.app, projects=projects, institutions=institutions)
     typer.echo(summary)
 
 

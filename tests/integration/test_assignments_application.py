@@ -279,3 +279,48 @@ def test_the_register_dashboard_and_log_follow_reports_and_redistributions(
         (-100, -10000.0),
         (100, 8000.0),
     ]
+
+
+def test_plan_against_actual_is_right_after_amendments_and_redistributions(
+    services: Services, worker: ProjectionWorker
+) -> None:
+    town = f"Town {uuid.uuid4().hex[:6]}"
+    a = draft(services, volume="1000", municipality=town)
+    b = draft(services, volume="1000", municipality=town)
+    # an amendment raises a's plan for this year and the next
+    services.app.amend_assignment(
+        META,
+        a,
+        changes=[("1", YEAR, Decimal(1200)), ("1", YEAR + 1, Decimal(1300))],
+        reason="Открытие новых групп",
+        basis_document="Приказ № 7",
+    )
+    # a reports q1 against the amended plan (300 due), within tolerance
+    services.app.report_execution(
+        META, a, report_id=uuid.uuid4(), period="q1", actual={"1": Decimal(295)}
+    )
+    # then 200 move from a to b
+    last = services.app.redistribute(
+        META,
+        legs=[Leg(a, Decimal(-200)), Leg(b, Decimal(200))],
+        registry_number=SERVICE,
+        unit="person_hours",
+        year=YEAR,
+    )
+    wait_projected(services, last.position)
+    rows, _ = services.assignments.register(municipality=town)
+    by_id = {r["assignment_id"]: r for r in rows}
+    # the register agrees with the aggregates, line by line
+    for aid in (a, b):
+        line = services.app.get_assignment(aid).lines["1"]
+        row = by_id[aid]
+        assert row["planned"] == line.planned[YEAR]
+        assert row["planned_next"] == line.planned[YEAR + 1]
+        assert row["planned_initial"] == Decimal(1000)
+    assert by_id[a]["planned"] == Decimal(1000)
+    assert by_id[a]["planned_next"] == Decimal(1300)
+    assert by_id[a]["amendments"] == 2
+    assert (by_id[a]["planned_due"], by_id[a]["actual"]) == (Decimal(300), Decimal(295))
+    assert by_id[a]["deviation_pct"] == Decimal("-1.67")
+    assert by_id[a]["beyond_tolerance"] is False
+    assert by_id[b]["planned"] == Decimal(1200)
