@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import date
 from decimal import Decimal
 from uuid import UUID
 
@@ -12,6 +13,7 @@ import pytest
 from domain.assignment import Leg, MunicipalAssignment
 from domain.errors import ConcurrencyConflictError, RuleViolationError, ValidationError
 from domain.values import EventMeta
+from domain.working_group import DecisionTarget, TargetKind
 from interagency.services import Services
 from projections.runtime import ProjectionWorker
 from tests.conftest import wait_projected
@@ -324,3 +326,105 @@ def test_plan_against_actual_is_right_after_amendments_and_redistributions(
     assert by_id[a]["deviation_pct"] == Decimal("-1.67")
     assert by_id[a]["beyond_tolerance"] is False
     assert by_id[b]["planned"] == Decimal(1200)
+
+
+def signed_redistribution_decision(services: Services, municipality: str) -> UUID:
+    """A municipal interagency group's signed decision that authorises redistributions."""
+    app = services.app
+    gid = app.establish_group(
+        META,
+        kind="interagency",
+        name="МРГ",
+        basis_act="Постановление № 1",
+        municipality=municipality,
+    ).aggregate_id
+    members = []
+    for agency, position in (("education", "chair"), ("culture", "secretary"), ("sport", "member")):
+        mid = uuid.uuid4()
+        app.appoint_member(
+            META,
+            gid,
+            member_id=mid,
+            person=f"{position} {agency}",
+            organization="O",
+            agency=agency,
+            position=position,
+            voting=True,
+            appointed_on=date(2027, 1, 10),
+        )
+        members.append(mid)
+    meeting = uuid.uuid4()
+    app.schedule_meeting(
+        META,
+        gid,
+        meeting_id=meeting,
+        held_on=date(2027, 7, 1),
+        agenda=["О перераспределении муниципальных заданий"],
+    )
+    app.record_attendance(META, gid, meeting, present=members)
+    motion = uuid.uuid4()
+    app.vote_on_motion(
+        META,
+        gid,
+        meeting,
+        motion_id=motion,
+        agenda_item="1",
+        text="Перераспределить объём",
+        votes={m: "for" for m in members},
+    )
+    decision = uuid.uuid4()
+    app.record_decision(
+        META,
+        gid,
+        meeting,
+        decision_id=decision,
+        protocol_number="5/2027",
+        text="Перераспределить объём услуги между учреждениями",
+        motion_id=motion,
+        mechanism="regulation",
+        targets=[DecisionTarget(TargetKind.ASSIGNMENT_REDISTRIBUTION, redistribution_ref="R-1")],
+    )
+    app.sign_protocol(META, gid, meeting, protocol_number="5/2027")
+    return decision
+
+
+def test_a_redistribution_may_cite_a_decision_checked_like_a_gate(services: Services) -> None:
+    town = f"Town {uuid.uuid4().hex[:6]}"
+    a = draft(services, municipality=town)
+    b = draft(services, municipality=town)
+    decision = signed_redistribution_decision(services, town)
+    legs = [Leg(a, Decimal(-100)), Leg(b, Decimal(100))]
+    result = services.app.redistribute(
+        META,
+        legs=legs,
+        registry_number=SERVICE,
+        unit="person_hours",
+        year=YEAR,
+        decision_id=decision,
+    )
+    record = services.app.get_redistribution(result.aggregate_id)
+    assert record.decision_id == decision
+    (entry,) = [
+        e
+        for e in services.app.history(a)
+        if isinstance(e.event, MunicipalAssignment.VolumeRedistributed)
+    ]
+    assert entry.event.meta.decision_ref == str(decision)
+    # a decision of another municipality's group, or an unknown one, is refused
+    head = services.app.head_position()
+    for cited, rule in (
+        (signed_redistribution_decision(services, "Elsewhere"), "decision_group_covers_project"),
+        (uuid.uuid4(), "decision_exists"),
+    ):
+        head = services.app.head_position()
+        with pytest.raises(RuleViolationError) as caught:
+            services.app.redistribute(
+                META,
+                legs=legs,
+                registry_number=SERVICE,
+                unit="person_hours",
+                year=YEAR,
+                decision_id=cited,
+            )
+        assert caught.value.rule == rule
+        assert services.app.head_position() == head
