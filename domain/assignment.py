@@ -16,6 +16,9 @@ from domain.errors import RuleViolationError, ValidationError
 from domain.values import Agency, EventMeta, parse_code, require_text
 
 HUNDRED = Decimal(100)
+# Volumes, costs and values are kept within these bounds (4 decimal places, 15 digits).
+MAX_NUMBER = Decimal(10) ** 14
+MIN_NUMBER = Decimal("0.0001")
 
 
 class VolumeUnit(StrEnum):
@@ -68,6 +71,11 @@ def as_decimal(value: Any, field_name: str) -> Decimal:
         raise ValidationError(f"{field_name}: not a number: {value!r}", field=field_name) from None
     if not d.is_finite():
         raise ValidationError(f"{field_name}: not a finite number", field=field_name)
+    if abs(d) >= MAX_NUMBER or (d != 0 and abs(d) < MIN_NUMBER):
+        # Bounded so that sums and ratios stay exact within Decimal's 28 digits.
+        raise ValidationError(
+            f"{field_name}: {value!r} is outside the range this register keeps", field=field_name
+        )
     return d
 
 
@@ -399,6 +407,7 @@ class MunicipalAssignment(DomainAggregate):
         for line_id, year, volume in changes:
             line = self._line(line_id)
             self._check_year(year)
+            as_decimal(volume, "changes.planned")
             if volume < 0:
                 raise ValidationError("a volume is never negative", field="changes")
             normalised.append({"line_id": line.line_id, "year": str(year), "planned": str(volume)})
@@ -446,6 +455,7 @@ class MunicipalAssignment(DomainAggregate):
         deviation: dict[str, Decimal] = {}
         beyond: list[str] = []
         for key, value in actual.items():
+            as_decimal(value, f"actual[{key}]")
             if value < 0:
                 raise ValidationError(f"actual[{key}] is negative", field="actual")
             planned, allowed = self._planned_for(key, p)
@@ -660,6 +670,8 @@ def plan_redistribution(
     ids = [leg.assignment_id for leg in legs]
     if len(set(ids)) != len(ids):
         raise ValidationError("each assignment appears in one leg only", field="legs")
+    for leg in legs:
+        as_decimal(leg.delta, "legs.delta")
     if any(leg.delta == 0 for leg in legs):
         raise ValidationError("a leg moves a volume other than zero", field="legs")
     if not any(leg.delta < 0 for leg in legs) or not any(leg.delta > 0 for leg in legs):
