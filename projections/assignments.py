@@ -331,7 +331,8 @@ class AssignmentsView(ProjectionView):
         municipality: str | None = None,
     ) -> list[dict[str, Any]]:
         """Lines whose latest report is beyond tolerance, with the subsidy at risk of return:
-        the volume below the tolerated minimum of the plan due, at the line's normative cost."""
+        the volume below the tolerated minimum of the plan due, at the line's normative cost,
+        rounded to kopecks."""
         where, params = _filters(fiscal_year, agency, municipality)
         where = (
             where
@@ -343,8 +344,8 @@ class AssignmentsView(ProjectionView):
                 "SELECT a.assignment_id, a.institution, a.agency, a.founder, a.fiscal_year, "
                 "l.line_id, l.registry_number, l.unit, l.report_period, l.planned_due, l.actual, "
                 "l.deviation_pct, l.allowed_deviation_pct, "
-                "greatest(l.planned_due * (1 - l.allowed_deviation_pct / 100) - l.actual, 0) "
-                "* l.normative_cost AS subsidy_at_risk "
+                "round(greatest(l.planned_due * (1 - l.allowed_deviation_pct / 100) "
+                "- l.actual, 0) * l.normative_cost, 2) AS subsidy_at_risk "
                 "FROM asg_assignments a JOIN asg_lines l USING (assignment_id)"
             )
             + where
@@ -359,15 +360,34 @@ class AssignmentsView(ProjectionView):
             curs.execute("SELECT count(*) AS n FROM asg_redistributions")
             total = curs.fetchone()
             curs.execute(
-                "SELECT r.*, coalesce((SELECT jsonb_agg(to_jsonb(g) - 'redistribution_id' "
-                "ORDER BY g.delta, g.institution) FROM asg_legs g "
-                "WHERE g.redistribution_id = r.redistribution_id), '[]') AS legs "
-                "FROM asg_redistributions r ORDER BY r.recorded_at, r.redistribution_id "
-                "LIMIT %s OFFSET %s",
+                sql.SQL(_REDISTRIBUTIONS)
+                + sql.SQL(" ORDER BY r.recorded_at, r.redistribution_id LIMIT %s OFFSET %s"),
                 (limit, offset),
             )
             rows = [dict(r) for r in curs.fetchall()]
         return rows, 0 if total is None else int(total["n"])
+
+    def redistribution(self, redistribution_id: UUID) -> dict[str, Any] | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                sql.SQL(_REDISTRIBUTIONS) + sql.SQL(" WHERE r.redistribution_id = %s"),
+                (redistribution_id,),
+            )
+            row = curs.fetchone()
+        return None if row is None else dict(row)
+
+
+_REDISTRIBUTIONS = (
+    # Amounts travel as text inside the JSON, so they stay exact decimals.
+    "SELECT r.*, coalesce((SELECT jsonb_agg(jsonb_build_object("
+    "'assignment_id', g.assignment_id, 'institution', g.institution, "
+    "'founder', g.founder, 'agency', g.agency, 'delta', g.delta::text, "
+    "'normative_cost', g.normative_cost::text, "
+    "'subsidy_delta', g.subsidy_delta::text) "
+    "ORDER BY g.delta, g.institution) FROM asg_legs g "
+    "WHERE g.redistribution_id = r.redistribution_id), '[]') AS legs "
+    "FROM asg_redistributions r"
+)
 
 
 def _opt(value: str | None) -> Decimal | None:

@@ -41,6 +41,7 @@ from api.routes.common import (
 from api.routes.projects import history_events
 from api.schemas import CommandAccepted, HistoryPublic
 from domain.assignment import Leg, MunicipalAssignment
+from domain.errors import NotFoundError
 from domain.values import Agency
 from interagency.idempotency import new_id
 
@@ -406,3 +407,23 @@ def redistribution_log(
         offset=offset,
         position=position,
     )
+
+
+@redistributions.get(
+    "/{redistribution_id}",
+    response_model=RedistributionPublic,
+    responses={**READ_ERRORS, **PROJECTION_READ},
+    summary="One redistribution with its legs (projection)",
+)
+def get_redistribution(
+    redistribution_id: UUID,
+    services: ServicesDep,
+    settings: SettingsDep,
+    response: Response,
+    min_position: MinPosition = None,
+) -> RedistributionPublic:
+    wait_for(services.assignments, settings, min_position, response)
+    row = services.assignments.redistribution(redistribution_id)
+    if row is None:
+        raise NotFoundError(f"no redistribution {redistribution_id}", id=str(redistribution_id))
+    return RedistributionPublic(**{**row, "legs": [LegPublic(**leg) for leg in row["legs"]]})

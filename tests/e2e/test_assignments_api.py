@@ -160,7 +160,9 @@ def test_a_redistribution_moves_volume_and_shows_in_the_register_and_the_log(
         institution="МБУК «Районный дом культуры»",
     )
     body = move(a, museum, "250", budget_basis="Решение № 45", reason="Недовыполнение")
-    moved = expect_ok(client.post(f"{API}/redistributions", json=body, headers=FOUNDER), 201)
+    posted = client.post(f"{API}/redistributions", json=body, headers=FOUNDER)
+    moved = expect_ok(posted, 201)
+    moved_location = posted.headers["Location"]
     register = expect_ok(
         client.get(
             f"{API}/assignments",
@@ -172,13 +174,13 @@ def test_a_redistribution_moves_volume_and_shows_in_the_register_and_the_log(
     assert all(Decimal(r["planned_initial"]) == Decimal(1000) for r in register["items"])
     log = expect_ok(client.get(f"{API}/redistributions", params={"limit": 200}))
     entry = next(r for r in log["items"] if r["redistribution_id"] == moved["id"])
+    # Location names the redistribution itself
+    one = client.get(moved_location, params={"min_position": moved["position"]})
+    assert expect_ok(one) == entry
     assert entry["cross_founder"] is True
     assert entry["budget_basis"] == "Решение № 45"
     assert Decimal(entry["volume_moved"]) == Decimal(250)
-    assert sorted(Decimal(leg["subsidy_delta"]) for leg in entry["legs"]) == [
-        Decimal(-25000),
-        Decimal(25000),
-    ]
+    assert sorted(leg["subsidy_delta"] for leg in entry["legs"]) == ["-25000.00", "25000.00"]
 
 
 def test_bad_input_is_422_and_unknown_ids_404(client: TestClient, municipality: str) -> None:
