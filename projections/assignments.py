@@ -239,10 +239,14 @@ class AssignmentsView(ProjectionView):
             for key, value in event.actual.items():
                 if ":" in key:
                     continue  # quality indicators stay in the report row
+                # The register shows the latest period reported: a late report for an
+                # earlier period does not replace it.
                 curs.execute(
                     "UPDATE asg_lines SET report_period = %s, planned_due = planned * %s, "
                     "actual = %s, deviation_pct = %s, beyond_tolerance = %s "
-                    "WHERE assignment_id = %s AND line_id = %s",
+                    "WHERE assignment_id = %s AND line_id = %s AND (report_period IS NULL OR "
+                    "array_position(ARRAY['q1', 'h1', '9m', 'year'], report_period) "
+                    "<= array_position(ARRAY['q1', 'h1', '9m', 'year'], %s))",
                     (
                         event.period,
                         share,
@@ -251,6 +255,7 @@ class AssignmentsView(ProjectionView):
                         key in event.beyond_tolerance,
                         aid,
                         key,
+                        event.period,
                     ),
                 )
         elif isinstance(event, M.ReportAccepted | M.ReportReturned):

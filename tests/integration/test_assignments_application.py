@@ -429,3 +429,19 @@ def test_a_redistribution_may_cite_a_decision_checked_like_a_gate(services: Serv
             )
         assert caught.value.rule == rule
         assert services.app.head_position() == head
+
+
+def test_a_late_report_for_an_earlier_period_does_not_replace_the_latest_in_the_register(
+    services: Services, worker: ProjectionWorker
+) -> None:
+    town = f"Town {uuid.uuid4().hex[:6]}"
+    a = draft(services, volume="1000", municipality=town)
+    services.app.report_execution(
+        META, a, report_id=uuid.uuid4(), period="h1", actual={"1": Decimal(500)}
+    )
+    late = services.app.report_execution(
+        META, a, report_id=uuid.uuid4(), period="q1", actual={"1": Decimal(250)}
+    )
+    wait_projected(services, late.position)
+    (row,) = services.assignments.register(municipality=town)[0]
+    assert (row["report_period"], row["actual"]) == ("h1", Decimal(500))
