@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
@@ -398,10 +398,7 @@ def redistribution_log(
     position = wait_for(services.assignments, settings, min_position, response)
     rows, total = services.assignments.redistributions(limit, offset)
     return RedistributionsPublic(
-        items=[
-            RedistributionPublic(**{**r, "legs": [LegPublic(**leg) for leg in r["legs"]]})
-            for r in rows
-        ],
+        items=[_redistribution_public(r) for r in rows],
         total=total,
         limit=limit,
         offset=offset,
@@ -426,4 +423,8 @@ def get_redistribution(
     row = services.assignments.redistribution(redistribution_id)
     if row is None:
         raise NotFoundError(f"no redistribution {redistribution_id}", id=str(redistribution_id))
+    return _redistribution_public(row)
+
+
+def _redistribution_public(row: dict[str, Any]) -> RedistributionPublic:
     return RedistributionPublic(**{**row, "legs": [LegPublic(**leg) for leg in row["legs"]]})
