@@ -44,7 +44,7 @@ class AssignmentCreate(Strict):
         json_schema_extra={
             "examples": [
                 {
-                    "organization_id": "7701234567",
+                    "organization_id": "3f1c6a52-0d7e-4c1b-9a53-5b2f0e8d7c41",
                     "institution": "МБУ ДО «Центр детского творчества»",
                     "agency": "education",
                     "founder": "Управление образования",
@@ -66,7 +66,7 @@ class AssignmentCreate(Strict):
         }
     )
 
-    organization_id: str = Field(min_length=1, max_length=100)
+    organization_id: UUID = Field(description="The institution in the network register")
     institution: str = Field(min_length=1, max_length=300)
     agency: Agency
     founder: str = Field(min_length=1, max_length=300)

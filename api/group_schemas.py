@@ -74,6 +74,9 @@ class MemberCreate(Strict):
 
     person: str = Field(min_length=1, max_length=300)
     organization: str = Field(min_length=1, max_length=300)
+    organization_id: UUID | None = Field(
+        default=None, description="The organisation's entry in the network register, if any"
+    )
     agency: Agency
     position: Position = Position.MEMBER
     voting: bool = True
@@ -205,6 +208,7 @@ class MemberPublic(BaseModel):
     id: UUID
     person: str
     organization: str
+    organization_id: UUID | None = None
     agency: Agency
     position: Position
     voting: bool

@@ -10,7 +10,17 @@ from fastapi import FastAPI
 
 from api.errors import PROBLEM_JSON, install_error_handlers
 from api.middleware import RequestContextMiddleware
-from api.routes import assignments, decisions, groups, health, projects
+from api.routes import (
+    agreements,
+    assignments,
+    decisions,
+    groups,
+    health,
+    network,
+    organizations,
+    programs,
+    projects,
+)
 from api.schemas import ProblemPublic
 from interagency.services import Services
 from interagency.settings import Settings
@@ -90,6 +100,11 @@ def create_app(
     app.include_router(decisions.action_items, prefix="/api/v1")
     app.include_router(assignments.assignments, prefix="/api/v1")
     app.include_router(assignments.redistributions, prefix="/api/v1")
+    # Projection reads first: their fixed paths (/programs/summary) must win over {id}.
+    app.include_router(network.router, prefix="/api/v1")
+    app.include_router(organizations.router, prefix="/api/v1")
+    app.include_router(programs.router, prefix="/api/v1")
+    app.include_router(agreements.router, prefix="/api/v1")
     _document_problems(app)
     return app
 

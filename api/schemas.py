@@ -23,6 +23,9 @@ class OrganizationIn(Strict):
     name: str = Field(min_length=1, max_length=300)
     kind: OrganizationKind
     agency: Agency | None = None
+    organization_id: UUID | None = Field(
+        default=None, description="Its entry in the network register; must be registered"
+    )
 
 
 class TargetIn(Strict):
@@ -184,6 +187,7 @@ class OrganizationPublic(BaseModel):
     name: str
     kind: OrganizationKind
     agency: Agency | None
+    organization_id: UUID | None = None
 
 
 class TargetPublic(BaseModel):

@@ -100,26 +100,31 @@ class TargetIndicator:
 
 @dataclass(frozen=True)
 class ProjectOrganization:
-    """An organisation taking part; free text until the network registry exists."""
+    """An organisation taking part; ``organization_id`` names its entry in the network
+    register (checked on write), None in projects initiated before the register existed."""
 
     name: str
     kind: OrganizationKind
     agency: Agency | None = None
+    organization_id: UUID | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "kind": self.kind.value,
             "agency": None if self.agency is None else self.agency.value,
+            "organization_id": None if self.organization_id is None else str(self.organization_id),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ProjectOrganization:
         agency = d.get("agency")
+        organization_id = d.get("organization_id")
         return cls(
             name=d["name"],
             kind=OrganizationKind(d["kind"]),
             agency=None if agency is None else Agency(agency),
+            organization_id=None if organization_id is None else UUID(organization_id),
         )
 
 

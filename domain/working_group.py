@@ -104,6 +104,8 @@ class Member:
     voting: bool
     appointed_on: date
     dismissed_on: date | None = None
+    # The member's organisation in the network register, when it is named (checked on write).
+    organization_id: UUID | None = None
 
     @property
     def current(self) -> bool:
@@ -233,6 +235,14 @@ class WorkingGroup(DomainAggregate):
         position: str
         voting: bool
         appointed_on: date
+        # v2: the organisation's entry in the network register, if named; checked on write.
+        organization_id: UUID | None
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["organization_id"] = None
 
         def apply(self, aggregate: Any) -> None:
             g: WorkingGroup = aggregate
@@ -244,6 +254,7 @@ class WorkingGroup(DomainAggregate):
                 position=Position(self.position),
                 voting=self.voting,
                 appointed_on=self.appointed_on,
+                organization_id=self.organization_id,
             )
 
     class MemberDismissed(DomainAggregate.Event):
@@ -438,6 +449,7 @@ class WorkingGroup(DomainAggregate):
         position: str,
         voting: bool = True,
         appointed_on: date,
+        organization_id: UUID | None = None,
     ) -> None:
         self._check_active()
         pos = parse_code(Position, position, "position")
@@ -461,6 +473,7 @@ class WorkingGroup(DomainAggregate):
             position=pos.value,
             voting=bool(voting),
             appointed_on=appointed_on,
+            organization_id=organization_id,
         )
 
     def dismiss_member(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from interagency.agreements import AgreementCommands
 from interagency.assignments import AssignmentCommands
 from interagency.groups import GroupCommands
+from interagency.organizations import OrganizationCommands
 from interagency.pipeline import (
     APP_NAME,
     CommandPipeline,
@@ -14,10 +16,18 @@ from interagency.pipeline import (
     iter_event_fields,
     postgres_env,
 )
+from interagency.programs import ProgramCommands
 from interagency.projects import ProjectCommands
 
 
-class InteragencyApplication(ProjectCommands, GroupCommands, AssignmentCommands):
+class InteragencyApplication(
+    ProjectCommands,
+    GroupCommands,
+    AssignmentCommands,
+    OrganizationCommands,
+    ProgramCommands,
+    AgreementCommands,
+):
     """Commands of officials, each one atomic and optimistic.
 
     Every command takes an ``EventMeta`` (who and which request), the expected version

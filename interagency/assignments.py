@@ -15,7 +15,7 @@ from domain.assignment import (
     Redistribution,
     plan_redistribution,
 )
-from domain.errors import NotFoundError, RuleViolationError
+from domain.errors import NotFoundError, RuleViolationError, ValidationError
 from domain.values import EventMeta
 from domain.working_group import TargetKind
 from interagency.idempotency import IdempotencyContext
@@ -27,7 +27,7 @@ class AssignmentCommands(CommandPipeline):
         self,
         meta: EventMeta,
         *,
-        organization_id: str,
+        organization_id: UUID | str,
         institution: str,
         agency: str,
         founder: str,
@@ -37,11 +37,14 @@ class AssignmentCommands(CommandPipeline):
         assignment_id: UUID | None = None,
         idempotency: IdempotencyContext | None = None,
     ) -> CommandResult:
+        """Drafts the assignment of an institution that must be in the network register."""
+
         def create() -> MunicipalAssignment:
-            return MunicipalAssignment.draft(
+            oid = _organization_uuid(organization_id)
+            assignment = MunicipalAssignment.draft(
                 meta,
                 assignment_id=assignment_id or uuid4(),
-                organization_id=organization_id,
+                organization_id=str(oid),
                 institution=institution,
                 agency=agency,
                 founder=founder,
@@ -49,6 +52,8 @@ class AssignmentCommands(CommandPipeline):
                 fiscal_year=fiscal_year,
                 lines=lines,
             )
+            self.require_organization(oid)
+            return assignment
 
         return self._create("draft_assignment", meta, create, idempotency)
 
@@ -244,3 +249,15 @@ class AssignmentCommands(CommandPipeline):
             expected_version,
             idempotency,
         )
+
+
+def _organization_uuid(organization_id: UUID | str) -> UUID:
+    if isinstance(organization_id, UUID):
+        return organization_id
+    try:
+        return UUID(organization_id)
+    except ValueError:
+        raise ValidationError(
+            "organization_id: the id of an organisation of the register (a UUID)",
+            field="organization_id",
+        ) from None

@@ -183,15 +183,31 @@ def demo(
     institutions: Annotated[
         int, typer.Option(help="How many institutions get a municipal assignment.")
     ] = 120,
+    organizations: Annotated[int, typer.Option(help="Organisations in the register.")] = 150,
+    programs: Annotated[int, typer.Option(help="Additional education programs.")] = 300,
+    agreements: Annotated[int, typer.Option(help="Network agreements.")] = 40,
+    enrolments: Annotated[int, typer.Option(help="Enrolments of children.")] = 20_000,
 ) -> None:
-    """Seed a realistic municipality with projects at different stages."""
-    from interagency.demo import seed
+    """Seed a realistic municipality: its network, projects, a working group, assignments."""
+    from interagency.demo import DemoAlreadySeededError, seed
+    from interagency.demo_network import NetworkSize
 
     settings = _settings()
+    size = NetworkSize(organizations, programs, agreements, enrolments)
     with _database(settings) as params:
         migrate(settings, params)
         with Services(settings, params) as services:
-            summary = seed(services.app, projects=projects, institutions=institutions)
+            try:
+                summary = seed(
+                    services.app,
+                    projects=projects,
+                    institutions=institutions,
+                    network=size,
+                    progress=lambda msg: typer.echo(f"... {msg}", err=True),
+                )
+            except DemoAlreadySeededError as exc:
+                typer.echo(f"demo: {exc}", err=True)
+                raise typer.Exit(1) from None
     typer.echo(summary)
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from uuid import UUID, uuid4
 
 from domain.assignment import Leg
 from domain.project import STAGES, ProjectOrganization, Stage, TargetIndicator
-from domain.values import Agency, EventMeta, OrganizationKind, Role, TargetDimension
+from domain.values import Agency, EventMeta, Role, TargetDimension
 from domain.working_group import DecisionTarget, TargetKind
 from interagency.application import InteragencyApplication
+from interagency.demo_network import NetworkSize, Org, inn_with_checksum, seed_network
 
 MUNICIPALITY = "Северный муниципальный район"
 
@@ -224,11 +226,29 @@ class _Group:
                 )
 
 
+class DemoAlreadySeededError(Exception):
+    """The database already holds the demo's organisations (their INNs are unique)."""
+
+
 def seed(
-    app: InteragencyApplication, projects: int = 8, rng_seed: int = 42, institutions: int = 120
+    app: InteragencyApplication,
+    projects: int = 8,
+    rng_seed: int = 42,
+    institutions: int = 120,
+    network: NetworkSize | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> str:
-    """Runs real commands through the application, so every event has its meta."""
+    """Runs real commands through the application, so every event has its meta.
+
+    The network comes first: projects, groups and assignments refer to its organisations.
+    """
     rng = random.Random(rng_seed)  # noqa: S311 - demo data, not security
+    # The first organisation's INN is the first draw of the same seed.
+    probe = random.Random(rng_seed)  # noqa: S311
+    if app.find_organization_by_inn(inn_with_checksum(probe)) is not None:
+        msg = "this database already holds the demo; start from an empty data folder"
+        raise DemoAlreadySeededError(msg)
+    registry = seed_network(app, rng, size=network or NetworkSize(), progress=progress)
     made: list[tuple[UUID, str]] = []
     group = _Group(app, rng)
     for i in range(projects):
@@ -249,12 +269,8 @@ def seed(
             lead_agency=lead.value,
             agencies=[a.value for a in agencies],
             organizations=[
-                ProjectOrganization(
-                    "МБОУ СОШ № 5", OrganizationKind.GENERAL_EDUCATION, Agency.EDUCATION
-                ),
-                ProjectOrganization(
-                    "МБУК «Районный дом культуры»", OrganizationKind.CULTURE, Agency.CULTURE
-                ),
+                ProjectOrganization(o.name, o.kind, o.agency, o.id)
+                for o in registry.participants_for(agencies, i)
             ],
             strategic_priorities=["доступность", "охват", "качество"],
             targets=[
@@ -331,7 +347,8 @@ def seed(
         )
     ]
     lines += [f"  {pid}  {title}" for pid, title in made]
-    lines.append(seed_assignments(app, institutions, rng))
+    lines.append(registry.summary())
+    lines.append(seed_assignments(app, registry.institutions()[:institutions], rng))
     return "\n".join(lines)
 
 
@@ -339,27 +356,6 @@ FOUNDERS: dict[Agency, str] = {
     Agency.EDUCATION: "Управление образования",
     Agency.CULTURE: "Отдел культуры",
     Agency.SPORT: "Комитет по физической культуре и спорту",
-}
-
-INSTITUTION_NAMES: dict[Agency, list[str]] = {
-    Agency.EDUCATION: [
-        "МБУ ДО «Центр детского творчества»",
-        "МБОУ СОШ",
-        "МБУ ДО «Станция юных техников»",
-        "МБУ ДО «Дом детского творчества»",
-        "МБОУ Гимназия",
-    ],
-    Agency.CULTURE: [
-        "МБУ ДО «Детская школа искусств»",
-        "МБУ ДО «Детская музыкальная школа»",
-        "МБУК «Дом культуры»",
-        "МБУ ДО «Детская художественная школа»",
-    ],
-    Agency.SPORT: [
-        "МБУ ДО «Спортивная школа»",
-        "МБУ ДО «Спортивная школа олимпийского резерва»",
-        "МБУ «Физкультурно-оздоровительный комплекс»",
-    ],
 }
 
 DIRECTIONS: dict[Agency, list[str]] = {
@@ -384,13 +380,12 @@ NORMATIVE_COST: dict[Agency, str] = {
 
 
 def seed_assignments(
-    app: InteragencyApplication, institutions: int, rng: random.Random, year: int = 2027
+    app: InteragencyApplication, institutions: list[Org], rng: random.Random, year: int = 2027
 ) -> str:
-    """A realistic year: assignments of ``institutions`` institutions, reports, redistributions."""
-    agencies = [Agency.EDUCATION] * 5 + [Agency.CULTURE] * 3 + [Agency.SPORT] * 2
+    """A realistic year: assignments of registered institutions, reports, redistributions."""
     made: list[tuple[UUID, Agency]] = []
-    for i in range(institutions):
-        agency = agencies[i % len(agencies)]
+    for i, org in enumerate(institutions):
+        agency = org.agency
         founder = FOUNDERS[agency]
         meta = EventMeta(
             actor_id=f"founder-{agency.value}",
@@ -398,12 +393,11 @@ def seed_assignments(
             actor_agency=agency.value,
             correlation_id=f"demo-assignment-{i}",
         )
-        names = INSTITUTION_NAMES[agency]
         volume = rng.randrange(2_000, 40_000, 100)
         aid = app.draft_assignment(
             meta,
-            organization_id=f"77{rng.randrange(10**7, 10**8)}",
-            institution=f"{names[i % len(names)]} № {i + 1}",
+            organization_id=org.id,
+            institution=org.name,
             agency=agency.value,
             founder=founder,
             municipality=MUNICIPALITY,

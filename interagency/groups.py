@@ -71,10 +71,13 @@ class GroupCommands(CommandPipeline):
         position: str,
         voting: bool,
         appointed_on: date,
+        organization_id: UUID | None = None,
         expected_version: int | None = None,
         idempotency: IdempotencyContext | None = None,
     ) -> CommandResult:
         def decide(g: WorkingGroup) -> None:
+            if organization_id is not None:
+                self.require_organization(organization_id)
             g.appoint_member(
                 meta,
                 member_id=member_id,
@@ -84,6 +87,7 @@ class GroupCommands(CommandPipeline):
                 position=position,
                 voting=voting,
                 appointed_on=appointed_on,
+                organization_id=organization_id,
             )
 
         return self._group("appoint_member", meta, group_id, decide, expected_version, idempotency)

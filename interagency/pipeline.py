@@ -27,8 +27,10 @@ from domain.errors import (
     DomainError,
     IdempotencyKeyReusedError,
     NotFoundError,
+    RuleViolationError,
     StaleVersionError,
 )
+from domain.organization import Organization
 from domain.project import Stage
 from domain.values import EventMeta
 from domain.working_group import (
@@ -178,6 +180,20 @@ class CommandPipeline(Application[UUID]):
             stage=stage,
             deliverable_id=deliverable_id,
         )
+
+    def require_organization(
+        self, organization_id: UUID, field: str = "organization_id"
+    ) -> Organization:
+        """The one check for any command that references an organisation of the register."""
+        try:
+            return self._load(Organization, organization_id)
+        except NotFoundError:
+            raise RuleViolationError(
+                "organization_registered",
+                f"{field}: an organisation is referenced only once it is registered; "
+                f"there is no organisation {organization_id} in the register",
+                field=field,
+            ) from None
 
     def head_position(self) -> int:
         return self.recorder.max_notification_id() or 0
@@ -353,6 +369,10 @@ def _label(cls: type[Any]) -> str:
         "WorkingGroup": "working group",
         "MunicipalAssignment": "municipal assignment",
         "Redistribution": "redistribution",
+        "Organization": "organisation",
+        "Program": "program",
+        "NetworkAgreement": "network agreement",
+        "TerritoryPopulation": "territory population",
     }.get(cls.__name__, cls.__name__)
 
 

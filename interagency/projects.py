@@ -31,7 +31,7 @@ class ProjectCommands(CommandPipeline):
         idempotency: IdempotencyContext | None = None,
     ) -> CommandResult:
         def create() -> InteragencyProject:
-            return InteragencyProject.initiate(
+            project = InteragencyProject.initiate(
                 meta,
                 project_id=project_id or uuid4(),
                 title=title,
@@ -43,6 +43,12 @@ class ProjectCommands(CommandPipeline):
                 strategic_priorities=strategic_priorities,
                 targets=targets,
             )
+            for i, o in enumerate(organizations or []):
+                if o.organization_id is not None:
+                    self.require_organization(
+                        o.organization_id, f"organizations[{i}].organization_id"
+                    )
+            return project
 
         return self._create("initiate_project", meta, create, idempotency)
 

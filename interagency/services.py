@@ -10,7 +10,9 @@ from eventsourcing.postgres import PostgresDatastore
 from interagency.application import APP_NAME, InteragencyApplication, postgres_env
 from interagency.settings import ConnectionParams, Settings
 from projections.assignments import AssignmentsView
+from projections.coverage import CoverageView
 from projections.groups import GroupsView
+from projections.network import NetworkView
 from projections.projects import ProjectsView
 from projections.runtime import ProjectionView, ProjectionWorker, Projector
 
@@ -32,7 +34,15 @@ class Services:
         self.projects = ProjectsView(self.datastore, APP_NAME)
         self.groups = GroupsView(self.datastore, APP_NAME)
         self.assignments = AssignmentsView(self.datastore, APP_NAME)
-        self.views: list[ProjectionView] = [self.projects, self.groups, self.assignments]
+        self.network = NetworkView(self.datastore, APP_NAME)
+        self.coverage = CoverageView(self.datastore, APP_NAME)
+        self.views: list[ProjectionView] = [
+            self.projects,
+            self.groups,
+            self.assignments,
+            self.network,
+            self.coverage,
+        ]
         if create_tables:
             for view in self.views:
                 view.create_table()

@@ -270,6 +270,7 @@ def appoint_member(
         member_id=member_id,
         person=body.person,
         organization=body.organization,
+        organization_id=body.organization_id,
         agency=body.agency.value,
         position=body.position.value,
         voting=body.voting,

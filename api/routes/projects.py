@@ -80,7 +80,7 @@ def initiate_project(
         lead_agency=body.lead_agency.value,
         agencies=[a.value for a in body.agencies],
         organizations=[
-            ProjectOrganization(o.name, OrganizationKind(o.kind), o.agency)
+            ProjectOrganization(o.name, OrganizationKind(o.kind), o.agency, o.organization_id)
             for o in body.organizations
         ],
         strategic_priorities=body.strategic_priorities,
@@ -192,7 +192,10 @@ def project_public(p: InteragencyProject) -> ProjectPublic:
         lead_agency=p.lead_agency,
         agencies=p.agencies,
         organizations=[
-            OrganizationPublic(name=o.name, kind=o.kind, agency=o.agency) for o in p.organizations
+            OrganizationPublic(
+                name=o.name, kind=o.kind, agency=o.agency, organization_id=o.organization_id
+            )
+            for o in p.organizations
         ],
         strategic_priorities=p.strategic_priorities,
         targets=[TargetPublic(**t.as_dict()) for t in p.targets],

@@ -9,15 +9,16 @@ from fastapi.testclient import TestClient
 
 from interagency.services import Services
 from tests.e2e.conftest import API, assert_problem, expect_ok, official_headers
+from tests.e2e.organization_helpers import register_organization
 
 SERVICE = "804200О.99.0.ББ52АЖ48000"
 YEAR = 2027
 FOUNDER = official_headers("education", actor_id="uo-ivanova")
 
 
-def assignment_body(municipality: str, **overrides: Any) -> dict[str, Any]:
+def assignment_body(municipality: str, organization_id: str, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "organization_id": "7701234567",
+        "organization_id": organization_id,
         "institution": "МБУ ДО «Центр детского творчества»",
         "agency": "education",
         "founder": "Управление образования",
@@ -42,7 +43,9 @@ def assignment_body(municipality: str, **overrides: Any) -> dict[str, Any]:
 def approved(client: TestClient, municipality: str, **overrides: Any) -> str:
     made = expect_ok(
         client.post(
-            f"{API}/assignments", json=assignment_body(municipality, **overrides), headers=FOUNDER
+            f"{API}/assignments",
+            json=assignment_body(municipality, register_organization(client), **overrides),
+            headers=FOUNDER,
         ),
         201,
     )
@@ -184,7 +187,7 @@ def test_a_redistribution_moves_volume_and_shows_in_the_register_and_the_log(
 
 
 def test_bad_input_is_422_and_unknown_ids_404(client: TestClient, municipality: str) -> None:
-    body = assignment_body(municipality)
+    body = assignment_body(municipality, register_organization(client))
     body["lines"][0]["unit"] = "hours"
     problem = assert_problem(client.post(f"{API}/assignments", json=body, headers=FOUNDER), 422)
     assert any("unit" in e["field"] for e in problem["errors"])

@@ -316,9 +316,18 @@ def test_demo_then_rebuild_projects_every_event_and_status_shows_no_lag(
     params = fresh_database()
     env = database_env(params)
 
-    demo = run_cli(["demo", "--projects", "4"], env, tmp_path)
+    small_network = ["--organizations", "60", "--programs", "60", "--agreements", "8"]
+    demo = run_cli(
+        ["demo", "--projects", "4", *small_network, "--enrolments", "1500"], env, tmp_path
+    )
     assert demo.returncode == 0, demo.stderr
     assert "seeded 4 projects" in demo.stdout
+    assert "60 organisations, 60 programs" in demo.stdout
+    assert "8 network agreements, 1,500 enrolments" in demo.stdout
+    assert "1,500 enrolments recorded" in demo.stderr, "progress is shown on stderr"
+    again = run_cli(["demo", "--projects", "1", *small_network], env, tmp_path)
+    assert again.returncode == 1
+    assert "already holds the demo" in again.stderr
 
     with Services(settings_for(params), params) as services:
         head = services.app.head_position()

@@ -363,7 +363,12 @@ def test_get_project_answers_its_version_as_the_etag_and_its_full_state(
     assert project["lead_agency"] == "education"
     assert project["agencies"] == ["education", "culture", "sport"]
     assert project["organizations"] == [
-        {"name": "School No. 5", "kind": "general_education", "agency": "education"}
+        {
+            "name": "School No. 5",
+            "kind": "general_education",
+            "agency": "education",
+            "organization_id": None,
+        }
     ]
     assert project["targets"][0]["baseline"] == 71.5
     assert [s["code"] for s in project["stages"]] == STAGES

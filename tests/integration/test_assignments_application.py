@@ -17,6 +17,7 @@ from domain.working_group import DecisionTarget, TargetKind
 from interagency.services import Services
 from projections.runtime import ProjectionWorker
 from tests.conftest import wait_projected
+from tests.organization_helpers import register_organization
 
 META = EventMeta(actor_id="founder-1", actor_role="official", actor_agency="education")
 SERVICE = "804200О.99.0.ББ52АЖ48000"
@@ -33,7 +34,7 @@ def draft(
 ) -> UUID:
     result = services.app.draft_assignment(
         META,
-        organization_id=f"org-{uuid.uuid4().hex[:8]}",
+        organization_id=register_organization(services.app),
         institution=f"ЦДО {uuid.uuid4().hex[:6]}",
         agency="education",
         founder=founder,
@@ -164,7 +165,7 @@ def test_an_unknown_unit_is_bad_input(services: Services) -> None:
     with pytest.raises(ValidationError):
         services.app.draft_assignment(
             META,
-            organization_id="o",
+            organization_id=register_organization(services.app),
             institution="I",
             agency="education",
             founder="F",
