@@ -99,7 +99,7 @@ class ProgramCommands(CommandPipeline):
         def decide(p: Program) -> None:
             p.check_publishable(agreement_id)
             if agreement_id is not None:
-                self._check_agreement_lists(agreement_id, p.id)
+                self._check_agreement_lists(agreement_id, p)
             p.publish(meta, agreement_id=agreement_id)
 
         return self._program(
@@ -265,8 +265,10 @@ class ProgramCommands(CommandPipeline):
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _check_agreement_lists(self, agreement_id: UUID, program_id: UUID) -> None:
-        """The agreement exists, is in force, and its version in force lists the program."""
+    def _check_agreement_lists(self, agreement_id: UUID, program: Program) -> None:
+        """The agreement exists, is in force, its version in force lists the program, and
+        every organisation teaching the program teaches under it (base or participant)."""
+        program_id = program.id
         try:
             agreement = self._load(NetworkAgreement, agreement_id)
         except NotFoundError:
@@ -283,6 +285,16 @@ class ProgramCommands(CommandPipeline):
             raise RuleViolationError(
                 "network_program_needs_active_agreement",
                 f"agreement {agreement.number} in force does not list this program",
+            )
+        assert agreement.current_version is not None  # in force
+        teaching = set(agreement.teaching_party_ids(agreement.current_version))
+        outside = [str(t) for t in program.teaching_parties if t not in teaching]
+        if outside:
+            raise RuleViolationError(
+                "program_parties_in_agreement",
+                f"agreement {agreement.number} does not name as base or participant the "
+                f"organisations teaching this program: {', '.join(outside)}",
+                organizations=outside,
             )
 
     def _program(

@@ -123,6 +123,33 @@ def test_a_network_program_is_published_under_an_agreement_in_force_that_lists_i
     assert approvals[1].position == approvals[0].position + 1
 
 
+def test_a_network_program_is_published_only_if_its_teachers_teach_under_the_agreement(
+    services: Services,
+) -> None:
+    app = services.app
+    provider, school, pid = network(app)
+    place = app.get_program(pid).municipality
+    # The school teaches the program, but the agreement names it a resource organisation.
+    agreement = active_agreement(
+        app,
+        place,
+        terms(
+            [
+                (provider, "base"),
+                (school, "resource"),
+                (register(app, place, "СОШ № 9", kind="general_education"), "participant"),
+            ],
+            [pid],
+        ),
+    )
+    before = app.get_program(pid).version
+    with pytest.raises(RuleViolationError) as caught:
+        app.publish_program(META, pid, agreement_id=agreement)
+    assert caught.value.rule == "program_parties_in_agreement"
+    assert caught.value.extra["organizations"] == [str(school)]
+    assert app.get_program(pid).version == before, "a refused command writes nothing"
+
+
 def test_a_network_program_is_not_published_under_an_unknown_agreement(
     services: Services,
 ) -> None:
