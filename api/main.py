@@ -13,6 +13,9 @@ from api.middleware import RequestContextMiddleware
 from api.routes import (
     agreements,
     assignments,
+    audit_chain,
+    audit_log,
+    audit_replay,
     decisions,
     groups,
     health,
@@ -105,6 +108,9 @@ def create_app(
     app.include_router(organizations.router, prefix="/api/v1")
     app.include_router(programs.router, prefix="/api/v1")
     app.include_router(agreements.router, prefix="/api/v1")
+    app.include_router(audit_log.router, prefix="/api/v1")
+    app.include_router(audit_replay.router, prefix="/api/v1")
+    app.include_router(audit_chain.router, prefix="/api/v1")
     _document_problems(app)
     return app
 

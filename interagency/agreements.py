@@ -7,7 +7,7 @@ organisation kind, their licences, that the programs exist) and passes them in.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -184,8 +184,10 @@ class AgreementCommands(CommandPipeline):
 
     # -- reads ------------------------------------------------------------------------
 
-    def get_agreement(self, agreement_id: UUID, version: int | None = None) -> NetworkAgreement:
-        return self._load(NetworkAgreement, agreement_id, version)
+    def get_agreement(
+        self, agreement_id: UUID, version: int | None = None, as_of: datetime | None = None
+    ) -> NetworkAgreement:
+        return self._load(NetworkAgreement, agreement_id, version, as_of)
 
     # -- helpers ----------------------------------------------------------------------
 

@@ -16,17 +16,21 @@ from interagency.pipeline import (
     iter_event_fields,
     postgres_env,
 )
+from interagency.principals import PrincipalCommands
 from interagency.programs import ProgramCommands
 from interagency.projects import ProjectCommands
+from interagency.snapshots import SnapshottingPipeline
 
 
 class InteragencyApplication(
+    SnapshottingPipeline,
     ProjectCommands,
     GroupCommands,
     AssignmentCommands,
     OrganizationCommands,
     ProgramCommands,
     AgreementCommands,
+    PrincipalCommands,
 ):
     """Commands of officials, each one atomic and optimistic.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -222,9 +223,9 @@ class AssignmentCommands(CommandPipeline):
     # -- reads ------------------------------------------------------------------------
 
     def get_assignment(
-        self, assignment_id: UUID, version: int | None = None
+        self, assignment_id: UUID, version: int | None = None, as_of: datetime | None = None
     ) -> MunicipalAssignment:
-        return self._load(MunicipalAssignment, assignment_id, version)
+        return self._load(MunicipalAssignment, assignment_id, version, as_of)
 
     def get_redistribution(self, redistribution_id: UUID) -> Redistribution:
         return self._load(Redistribution, redistribution_id)

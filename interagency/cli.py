@@ -13,10 +13,12 @@ import structlog
 import typer
 import uvicorn
 
+from interagency.cli_audit import audit_cli
 from interagency.logging import configure_logging
 from interagency.services import Services, migrate
 from interagency.settings import ConnectionParams, Settings
 from interagency.storage import Database
+from projections.chain import ChainResetRefusedError
 
 cli = typer.Typer(
     help="Interagency coordination of additional education: API, projections, tools.",
@@ -25,6 +27,7 @@ cli = typer.Typer(
 )
 projections_cli = typer.Typer(help="Projection operations.", no_args_is_help=True)
 cli.add_typer(projections_cli, name="projections")
+cli.add_typer(audit_cli, name="audit")
 
 log = structlog.get_logger("interagency.cli")
 
@@ -148,6 +151,15 @@ def rebuild(
                 except KeyError as exc:
                     typer.echo(str(exc.args[0]), err=True)
                     raise typer.Exit(2) from None
+                # The audit chain refuses a reset once it holds evidence (projections/chain.py).
+                kept = False
+                try:
+                    projector.reset()
+                except ChainResetRefusedError as exc:
+                    if name:
+                        typer.echo(f"{n}: not rebuilt: {exc}", err=True)
+                        raise typer.Exit(2) from None
+                    kept = True
                 head = services.app.head_position()
                 with Progress(
                     TextColumn(f"[bold]{n}"),
@@ -160,10 +172,15 @@ def rebuild(
                     def show(pos: int, h: int, t: TaskID = task) -> None:
                         progress.update(t, completed=pos, total=max(h, 1))
 
-                    projector.reset()
                     applied = projector.catch_up(show)
                 at = projector.view.position()
-                typer.echo(f"{n}: rebuilt from {applied:,} events, at position {at:,}")
+                if kept:
+                    typer.echo(
+                        f"{n}: kept (evidence is never rebuilt); chained {applied:,} new "
+                        f"events, at position {at:,}"
+                    )
+                else:
+                    typer.echo(f"{n}: rebuilt from {applied:,} events, at position {at:,}")
 
 
 @projections_cli.command("status")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
@@ -286,8 +286,10 @@ class GroupCommands(CommandPipeline):
 
     # -- reads ------------------------------------------------------------------------
 
-    def get_group(self, group_id: UUID, version: int | None = None) -> WorkingGroup:
-        return self._load(WorkingGroup, group_id, version)
+    def get_group(
+        self, group_id: UUID, version: int | None = None, as_of: datetime | None = None
+    ) -> WorkingGroup:
+        return self._load(WorkingGroup, group_id, version, as_of)
 
     def group_of_decision(self, decision_id: UUID) -> WorkingGroup:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
@@ -191,8 +191,10 @@ class OrganizationCommands(CommandPipeline):
 
     # -- reads ------------------------------------------------------------------------
 
-    def get_organization(self, organization_id: UUID, version: int | None = None) -> Organization:
-        return self._load(Organization, organization_id, version)
+    def get_organization(
+        self, organization_id: UUID, version: int | None = None, as_of: datetime | None = None
+    ) -> Organization:
+        return self._load(Organization, organization_id, version, as_of)
 
     def find_organization_by_inn(self, inn: str) -> Organization | None:
         """The organisation registered under ``inn`` (validated first), if any."""

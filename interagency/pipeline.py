@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -40,6 +40,7 @@ from domain.working_group import (
     WorkingGroup,
     check_decision_authorises,
 )
+from interagency import timetravel
 from interagency.idempotency import IdempotencyContext, IdempotencyRecord
 from interagency.settings import ConnectionParams, Settings
 
@@ -194,6 +195,11 @@ class CommandPipeline(Application[UUID]):
                 f"there is no organisation {organization_id} in the register",
                 field=field,
             ) from None
+
+    @staticmethod
+    def label_of(aggregate_class: type[Any]) -> str:
+        """How messages name an aggregate class: "project", "working group", ..."""
+        return _label(aggregate_class)
 
     def head_position(self) -> int:
         return self.recorder.max_notification_id() or 0
@@ -351,9 +357,18 @@ class CommandPipeline(Application[UUID]):
             row = curs.fetchone()
         return 0 if row is None else int(row["notification_id"])
 
-    def _load(self, cls: type[A], aggregate_id: UUID, version: int | None = None) -> A:
+    def _load(
+        self,
+        cls: type[A],
+        aggregate_id: UUID,
+        version: int | None = None,
+        as_of: datetime | None = None,
+    ) -> A:
+        """The aggregate now, or at a past ``version`` / moment ``as_of`` (404 if none)."""
+        if version is not None or as_of is not None:
+            return timetravel.load_at(self, cls, aggregate_id, version=version, as_of=as_of)
         try:
-            agg: Aggregate = self.repository.get(aggregate_id, version=version)
+            agg: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFoundError(
                 f"no {_label(cls)} with id {aggregate_id}", id=str(aggregate_id)

@@ -4,7 +4,7 @@ child population (the denominator of coverage)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -257,8 +257,10 @@ class ProgramCommands(CommandPipeline):
 
     # -- reads ------------------------------------------------------------------------
 
-    def get_program(self, program_id: UUID, version: int | None = None) -> Program:
-        return self._load(Program, program_id, version)
+    def get_program(
+        self, program_id: UUID, version: int | None = None, as_of: datetime | None = None
+    ) -> Program:
+        return self._load(Program, program_id, version, as_of)
 
     def get_population(self, municipality: str, territory: str) -> TerritoryPopulation:
         return self._load(TerritoryPopulation, population_id(municipality, territory))

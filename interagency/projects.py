@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID, uuid4
 
 from domain.project import InteragencyProject, ProjectOrganization, TargetIndicator
@@ -273,5 +273,7 @@ class ProjectCommands(CommandPipeline):
             idempotency,
         )
 
-    def get_project(self, project_id: UUID, version: int | None = None) -> InteragencyProject:
-        return self._load(InteragencyProject, project_id, version)
+    def get_project(
+        self, project_id: UUID, version: int | None = None, as_of: datetime | None = None
+    ) -> InteragencyProject:
+        return self._load(InteragencyProject, project_id, version, as_of)

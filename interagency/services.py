@@ -9,7 +9,10 @@ from eventsourcing.postgres import PostgresDatastore
 
 from interagency.application import APP_NAME, InteragencyApplication, postgres_env
 from interagency.settings import ConnectionParams, Settings
+from interagency.signing import Signer
 from projections.assignments import AssignmentsView
+from projections.audit import AuditView
+from projections.chain import AuditChainView, ChainProjector
 from projections.coverage import CoverageView
 from projections.groups import GroupsView
 from projections.network import NetworkView
@@ -36,20 +39,36 @@ class Services:
         self.assignments = AssignmentsView(self.datastore, APP_NAME)
         self.network = NetworkView(self.datastore, APP_NAME)
         self.coverage = CoverageView(self.datastore, APP_NAME)
+        self.audit = AuditView(self.datastore, APP_NAME)
+        # The tamper-evidence chain: tracked like a view, but never rebuilt (its module says).
+        self.audit_chain = AuditChainView(self.datastore, APP_NAME, self.app.pg_recorder)
         self.views: list[ProjectionView] = [
             self.projects,
             self.groups,
             self.assignments,
             self.network,
             self.coverage,
+            self.audit,
+            self.audit_chain,
         ]
         if create_tables:
             for view in self.views:
                 view.create_table()
-        self.projectors = [
+        self.chain_projector = ChainProjector(
+            self.audit_chain,
+            self.app.pg_recorder,
+            self.app.mapper,
+            Signer(settings),
+            batch_size=settings.projection_batch_size,
+            checkpoint_every=settings.checkpoint_every,
+            checkpoint_interval=settings.checkpoint_interval_seconds,
+        )
+        self.projectors: list[Projector] = [
             Projector(v, self.app.pg_recorder, self.app.mapper, settings.projection_batch_size)
             for v in self.views
+            if v is not self.audit_chain
         ]
+        self.projectors.append(self.chain_projector)
 
     def view(self, name: str) -> ProjectionView:
         for v in self.views:

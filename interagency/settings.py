@@ -12,6 +12,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Signature algorithms a JWT may use: asymmetric only, so that a public key can never be
+# mistaken for an HMAC secret ("none" and HS* are refused).
+JWT_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
 
 @dataclass(frozen=True)
 class ConnectionParams:
@@ -66,6 +72,27 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(
         default=500, ge=1, le=10_000, validation_alias="INTERAGENCY_PROJECTION_BATCH"
     )
+    signing_key_file: Path | None = Field(
+        default=None,
+        validation_alias="INTERAGENCY_SIGNING_KEY_FILE",
+        description="Ed25519 private key (PEM, PKCS#8, unencrypted) that signs the audit "
+        "chain's checkpoints; without it one is generated once in INTERAGENCY_DATA_DIR",
+    )
+    checkpoint_every: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        validation_alias="INTERAGENCY_CHECKPOINT_EVERY",
+        description="The chain process signs a checkpoint at every this many events",
+    )
+    checkpoint_interval_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=86_400,
+        validation_alias="INTERAGENCY_CHECKPOINT_INTERVAL",
+        description="Once caught up, the chain process signs its head if the last checkpoint "
+        "is older than this",
+    )
     timezone: str = Field(
         default="Europe/Moscow",
         validation_alias="INTERAGENCY_TIMEZONE",
@@ -75,6 +102,30 @@ class Settings(BaseSettings):
         default="auto", validation_alias="INTERAGENCY_LOG_FORMAT"
     )
     log_level: str = Field(default="info", validation_alias="INTERAGENCY_LOG_LEVEL")
+
+    # JWTs from the municipality's identity provider: off unless INTERAGENCY_JWT_ISSUER is set
+    # (see interagency/jwt_auth.py). Claim names may be dotted paths: "realm_access.role".
+    jwt_issuer: str | None = Field(default=None, validation_alias="INTERAGENCY_JWT_ISSUER")
+    jwt_audience: str | None = Field(default=None, validation_alias="INTERAGENCY_JWT_AUDIENCE")
+    jwt_public_key_file: Path | None = Field(
+        default=None, validation_alias="INTERAGENCY_JWT_PUBLIC_KEY_FILE"
+    )
+    jwt_jwks_file: Path | None = Field(default=None, validation_alias="INTERAGENCY_JWT_JWKS_FILE")
+    jwt_algorithms: str = Field(
+        default="RS256",
+        validation_alias="INTERAGENCY_JWT_ALGORITHMS",
+        description="Comma-separated; asymmetric only: RS256, ES256, EdDSA and their kin",
+    )
+    jwt_leeway_seconds: int = Field(
+        default=30, ge=0, le=300, validation_alias="INTERAGENCY_JWT_LEEWAY_SECONDS"
+    )
+    jwt_subject_claim: str = Field(default="sub", validation_alias="INTERAGENCY_JWT_SUBJECT_CLAIM")
+    jwt_name_claim: str = Field(default="name", validation_alias="INTERAGENCY_JWT_NAME_CLAIM")
+    jwt_role_claim: str = Field(default="role", validation_alias="INTERAGENCY_JWT_ROLE_CLAIM")
+    jwt_agency_claim: str = Field(default="agency", validation_alias="INTERAGENCY_JWT_AGENCY_CLAIM")
+    jwt_municipality_claim: str = Field(
+        default="municipality", validation_alias="INTERAGENCY_JWT_MUNICIPALITY_CLAIM"
+    )
 
     @model_validator(mode="after")
     def _check_url(self) -> Settings:
@@ -93,6 +144,36 @@ class Settings(BaseSettings):
             msg = f"INTERAGENCY_TIMEZONE: unknown time zone {self.timezone!r}"
             raise ValueError(msg) from None
         return self
+
+    @model_validator(mode="after")
+    def _check_jwt(self) -> Settings:
+        if self.jwt_issuer is None:
+            if self.jwt_public_key_file or self.jwt_jwks_file or self.jwt_audience:
+                msg = "INTERAGENCY_JWT_*: a key or audience is set but no INTERAGENCY_JWT_ISSUER"
+                raise ValueError(msg)
+            return self
+        if not self.jwt_audience:
+            msg = "INTERAGENCY_JWT_AUDIENCE: JWTs are accepted only for a configured audience"
+            raise ValueError(msg)
+        if (self.jwt_public_key_file is None) == (self.jwt_jwks_file is None):
+            msg = "give one of INTERAGENCY_JWT_PUBLIC_KEY_FILE and INTERAGENCY_JWT_JWKS_FILE"
+            raise ValueError(msg)
+        unknown = set(self.jwt_algorithm_list) - JWT_ALGORITHMS
+        if unknown or not self.jwt_algorithm_list:
+            msg = (
+                f"INTERAGENCY_JWT_ALGORITHMS: {', '.join(sorted(unknown)) or 'none given'}; "
+                f"allowed (asymmetric only): {', '.join(sorted(JWT_ALGORITHMS))}"
+            )
+            raise ValueError(msg)
+        return self
+
+    @property
+    def jwt_algorithm_list(self) -> tuple[str, ...]:
+        return tuple(a.strip() for a in self.jwt_algorithms.split(",") if a.strip())
+
+    @property
+    def jwt_enabled(self) -> bool:
+        return self.jwt_issuer is not None
 
     def today(self) -> date:
         """Today's date where the municipality is (deadlines are local dates)."""

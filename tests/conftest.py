@@ -8,7 +8,10 @@ they pass their own ``Settings``.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ from psycopg import sql
 
 from interagency.services import Services, migrate
 from interagency.settings import ConnectionParams, Settings
+from interagency.signing import write_new_key
 from interagency.storage import EmbeddedPostgres, ensure_database
 from projections.runtime import ProjectionWorker
 
@@ -59,9 +63,23 @@ def pg(server: ConnectionParams) -> Iterator[ConnectionParams]:
             )
 
 
+def generated_signing_key() -> Path:
+    """One Ed25519 key generated for this test run, outside the working tree."""
+    if not _SIGNING_KEY:
+        folder = Path(tempfile.mkdtemp(prefix="interagency-test-key-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        write_new_key(folder / "signing-key.pem")
+        _SIGNING_KEY.append(folder / "signing-key.pem")
+    return _SIGNING_KEY[0]
+
+
+_SIGNING_KEY: list[Path] = []
+
+
 def settings_for(params: ConnectionParams, **overrides: object) -> Settings:
     """Settings that point at ``params``, whatever the environment says."""
     values: dict[str, object] = {
+        "signing_key_file": generated_signing_key(),
         "postgres_host": params.host,
         "postgres_port": params.port,
         "postgres_dbname": params.dbname,

@@ -30,6 +30,7 @@ from api.deps import ActorDep, AppDep, ExpectedVersionDep, IdempotencyDep, Setti
 from api.routes.common import READ_ERRORS, WRITE_ERRORS, accepted
 from api.routes.projects import history_events
 from api.schemas import CommandAccepted, HistoryPublic
+from api.time_travel import PAST_READ_ERRORS, PointInTimeDep, state_headers
 from domain.agreement import AgreementVersion, NetworkAgreement
 from interagency.idempotency import new_id
 
@@ -64,13 +65,15 @@ def draft_agreement(
 @router.get(
     "/{agreement_id}",
     response_model=AgreementPublic,
-    responses=READ_ERRORS,
+    responses=PAST_READ_ERRORS,
     summary="The agreement with every version of its terms and their signatures; ETag is "
     "its version",
 )
-def get_agreement(agreement_id: AgreementId, app: AppDep, response: Response) -> AgreementPublic:
-    a = app.get_agreement(agreement_id)
-    response.headers["ETag"] = f'"{a.version}"'
+def get_agreement(
+    agreement_id: AgreementId, app: AppDep, response: Response, at: PointInTimeDep
+) -> AgreementPublic:
+    a = app.get_agreement(agreement_id, at.version, at.as_of)
+    state_headers(response, a, at)
     return agreement_public(a)
 
 

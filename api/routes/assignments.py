@@ -40,6 +40,7 @@ from api.routes.common import (
 )
 from api.routes.projects import history_events
 from api.schemas import CommandAccepted, HistoryPublic
+from api.time_travel import PAST_READ_ERRORS, PointInTimeDep, state_headers
 from domain.assignment import Leg, MunicipalAssignment
 from domain.errors import NotFoundError
 from domain.values import Agency
@@ -143,14 +144,15 @@ def outside_tolerance(
 @assignments.get(
     "/{assignment_id}",
     response_model=AssignmentPublic,
-    responses=READ_ERRORS,
-    summary="The assignment as it is now (from its events); ETag is its version",
+    responses=PAST_READ_ERRORS,
+    summary="The assignment now, or as_of a moment / at a version (from its events); "
+    "ETag is its version",
 )
 def get_assignment(
-    assignment_id: AssignmentId, app: AppDep, response: Response
+    assignment_id: AssignmentId, app: AppDep, response: Response, at: PointInTimeDep
 ) -> AssignmentPublic:
-    a = app.get_assignment(assignment_id)
-    response.headers["ETag"] = f'"{a.version}"'
+    a = app.get_assignment(assignment_id, at.version, at.as_of)
+    state_headers(response, a, at)
     return assignment_public(a)
 
 

@@ -48,6 +48,7 @@ from api.routes.common import (
 )
 from api.routes.projects import history_events
 from api.schemas import CommandAccepted, HistoryPublic
+from api.time_travel import PAST_READ_ERRORS, PointInTimeDep, state_headers
 from domain.errors import NotFoundError
 from domain.working_group import DecisionTarget, QuorumRule, WorkingGroup
 from interagency.idempotency import new_id
@@ -116,12 +117,15 @@ def list_groups(
 @router.get(
     "/{group_id}",
     response_model=GroupPublic,
-    responses=READ_ERRORS,
-    summary="The group as it is now (from its events); ETag is its version",
+    responses=PAST_READ_ERRORS,
+    summary="The group now, or as_of a moment / at a version (from its events); "
+    "ETag is its version",
 )
-def get_group(group_id: GroupId, app: AppDep, response: Response) -> GroupPublic:
-    g = app.get_group(group_id)
-    response.headers["ETag"] = f'"{g.version}"'
+def get_group(
+    group_id: GroupId, app: AppDep, response: Response, at: PointInTimeDep
+) -> GroupPublic:
+    g = app.get_group(group_id, at.version, at.as_of)
+    state_headers(response, g, at)
     return group_public(g)
 
 

@@ -6,7 +6,7 @@ entry of one organisation is read from its events.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from typing import Annotated
 from uuid import UUID
 
@@ -28,6 +28,7 @@ from api.organization_schemas import (
 from api.routes.common import READ_ERRORS, WRITE_ERRORS, accepted
 from api.routes.projects import history_events
 from api.schemas import CommandAccepted, HistoryPublic
+from api.time_travel import PAST_READ_ERRORS, PointInTimeDep, reference_date, state_headers
 from domain.organization import Organization
 from domain.values import EventMeta
 from interagency.application import InteragencyApplication
@@ -76,21 +77,26 @@ def register_organization(
 @router.get(
     "/{organization_id}",
     response_model=RegisteredOrganizationPublic,
-    responses=READ_ERRORS,
-    summary="The organisation as it is now (from its events): licences, names; ETag is its version",
+    responses=PAST_READ_ERRORS,
+    summary="The organisation now, or as_of a moment / at a version (from its events): "
+    "licences, names; ETag is its version",
 )
 def get_organization(
     organization_id: OrganizationId,
     app: AppDep,
     response: Response,
+    at: PointInTimeDep,
     on: Annotated[
         date | None,
-        Query(description="The date licensed_for_additional_education is answered for"),
+        Query(
+            description="The date licensed_for_additional_education is answered for "
+            "(default: the UTC date of as_of, or of the version's event, else today)"
+        ),
     ] = None,
 ) -> RegisteredOrganizationPublic:
-    o = app.get_organization(organization_id)
-    response.headers["ETag"] = f'"{o.version}"'
-    return organization_public(o, on or datetime.now(UTC).date())
+    o = app.get_organization(organization_id, at.version, at.as_of)
+    state_headers(response, o, at)
+    return organization_public(o, on or reference_date(at, o).astimezone(UTC).date())
 
 
 def organization_public(o: Organization, on: date) -> RegisteredOrganizationPublic:

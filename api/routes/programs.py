@@ -28,6 +28,7 @@ from api.program_schemas import (
 from api.routes.common import READ_ERRORS, WRITE_ERRORS, accepted
 from api.routes.projects import history_events
 from api.schemas import CommandAccepted, HistoryPublic
+from api.time_travel import PAST_READ_ERRORS, PointInTimeDep, state_headers
 from domain.program import Program
 from interagency.idempotency import new_id
 
@@ -72,12 +73,15 @@ def draft_program(
 @router.get(
     "/programs/{program_id}",
     response_model=ProgramPublic,
-    responses=READ_ERRORS,
-    summary="The program as it is now (from its events): counts of enrolments, no child ids",
+    responses=PAST_READ_ERRORS,
+    summary="The program now, or as_of a moment / at a version (from its events): counts "
+    "of enrolments, no child ids",
 )
-def get_program(program_id: ProgramId, app: AppDep, response: Response) -> ProgramPublic:
-    p = app.get_program(program_id)
-    response.headers["ETag"] = f'"{p.version}"'
+def get_program(
+    program_id: ProgramId, app: AppDep, response: Response, at: PointInTimeDep
+) -> ProgramPublic:
+    p = app.get_program(program_id, at.version, at.as_of)
+    state_headers(response, p, at)
     return program_public(p)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -41,20 +43,24 @@ from api.schemas import (
     TargetPublic,
     Why,
 )
+from api.time_travel import PAST_READ_ERRORS, PointInTimeDep, state_headers
 from domain.base import event_type_name
 from domain.errors import NotFoundError
 from domain.project import (
     STAGE_LABELS_RU,
     STAGES,
+    DeliverableState,
     InteragencyProject,
     ProjectOrganization,
     ProjectStatus,
     Stage,
+    StageStatus,
     TargetIndicator,
 )
 from domain.values import Agency, OrganizationKind, TargetDimension
 from interagency.application import iter_event_fields
 from interagency.idempotency import new_id
+from interagency.timetravel import position_of
 from projections.projects import ProjectFilter
 
 router = APIRouter(prefix="/projects", tags=["projects"])
@@ -143,12 +149,15 @@ def _summary_fields(row: dict[str, Any]) -> dict[str, Any]:
 @router.get(
     "/{project_id}",
     response_model=ProjectPublic,
-    responses=READ_ERRORS,
-    summary="The project as it is now (from its events); ETag is its version",
+    responses=PAST_READ_ERRORS,
+    summary="The project now, or as_of a moment / at a version (from its events); "
+    "ETag is its version",
 )
-def get_project(project_id: ProjectId, app: AppDep, response: Response) -> ProjectPublic:
-    p = app.get_project(project_id)
-    response.headers["ETag"] = f'"{p.version}"'
+def get_project(
+    project_id: ProjectId, app: AppDep, response: Response, at: PointInTimeDep
+) -> ProjectPublic:
+    p = app.get_project(project_id, at.version, at.as_of)
+    state_headers(response, p, at)
     return project_public(p)
 
 
@@ -210,16 +219,26 @@ def project_public(p: InteragencyProject) -> ProjectPublic:
 @router.get(
     "/{project_id}/progress",
     response_model=ProgressPublic,
-    responses={**READ_ERRORS, **PROJECTION_READ},
-    summary="Stage-by-stage progress, the four stages in order (projection)",
+    responses={**PAST_READ_ERRORS, **PROJECTION_READ},
+    summary="Stage-by-stage progress, the four stages in order (projection; with as_of or "
+    "version, from the project's events at that moment)",
 )
 def get_progress(
     project_id: ProjectId,
+    app: AppDep,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
+    at: PointInTimeDep,
     min_position: MinPosition = None,
 ) -> ProgressPublic:
+    if not at.is_present:
+        # A past moment is not in the projection (it holds the present): rebuild the project
+        # at that moment and count from it as the projection does.
+        p = app.get_project(project_id, at.version, at.as_of)
+        state_headers(response, p, at)
+        moment = at.as_of or datetime.now(UTC)
+        return progress_at(p, moment, position_of(app, p.id, p.version))
     position = wait_for(services.projects, settings, min_position, response)
     summary = services.projects.get_summary(project_id)
     if summary is None:
@@ -257,6 +276,60 @@ def get_progress(
             )
             for r in rows
         ],
+    )
+
+
+def progress_at(p: InteragencyProject, moment: datetime, position: int) -> ProgressPublic:
+    """The progress the projection would show for this state of the project.
+
+    Same counts and percentages as ``projections.projects`` (percent rounded half up to one
+    decimal, as PostgreSQL's ``round``); an unfinished stage's duration runs to ``moment``.
+    """
+    stages = []
+    for s in STAGES:
+        st = p.stages[s]
+        ds = p.deliverables_of(s)
+        counts = {"total": len(ds)} | {
+            state.value: sum(1 for d in ds if d.state is state) for state in DeliverableState
+        }
+        mandatory = [d for d in ds if d.mandatory]
+        m_approved = sum(1 for d in mandatory if d.state is DeliverableState.APPROVED)
+        completed = st.status is StageStatus.COMPLETED
+        if completed:
+            percent = Decimal(100)
+        elif mandatory:
+            percent = Decimal(100 * m_approved) / len(mandatory)
+        elif ds:
+            percent = Decimal(100 * counts["approved"]) / len(ds)
+        else:
+            percent = Decimal(0)
+        basis = st.gate_basis if completed and st.gate_basis is not None else {}
+        stages.append(
+            StageProgressPublic(
+                stage=s,
+                number=s.number,
+                label_ru=STAGE_LABELS_RU[s],
+                status=st.status,
+                entered_at=st.entered_at,
+                completed_at=st.left_at if completed else None,
+                duration_seconds=None
+                if st.entered_at is None
+                else ((st.left_at or moment) - st.entered_at).total_seconds(),
+                deliverables=counts,
+                mandatory_approved=m_approved,
+                mandatory_total=len(mandatory),
+                percent_complete=float(percent.quantize(Decimal("0.1"), ROUND_HALF_UP)),
+                gate_rejections=st.gate_rejections,
+                gate_decision_ref=basis.get("decision_ref"),
+                gate_basis_document=basis.get("basis_document"),
+            )
+        )
+    return ProgressPublic(
+        project_id=p.id,
+        status=p.status,
+        active_stage=p.active_stage,
+        position=position,
+        stages=stages,
     )
 
 
