@@ -20,18 +20,11 @@ from domain.errors import (
     StaleVersionError,
     ValidationError,
 )
+from interagency.auth import AuthenticationError, AuthFailure, PermissionDeniedError
 
 log = structlog.get_logger("interagency.api")
 
 PROBLEM_JSON = "application/problem+json"
-
-
-class AuthenticationRequiredError(Exception):
-    """No actor could be established for a write (401)."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
 
 
 class ProjectionLaggingError(Exception):
@@ -137,13 +130,36 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _auth_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AuthenticationRequiredError)
+    assert isinstance(exc, AuthenticationError)
+    # RFC 6750: no credential gets a bare challenge; a refused one says invalid_token.
+    challenge = 'Bearer realm="interagency"'
+    if exc.reason is not AuthFailure.MISSING:
+        challenge += ', error="invalid_token"'
     return problem(
         request,
         401,
-        code="authentication-required",
-        title="Authentication required",
+        code="authentication-required"
+        if exc.reason is AuthFailure.MISSING
+        else "authentication-failed",
+        title="Authentication required"
+        if exc.reason is AuthFailure.MISSING
+        else "Authentication failed",
         detail=exc.detail,
+        headers={"WWW-Authenticate": challenge},
+        reason=exc.reason.value,
+    )
+
+
+def _permission_denied(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PermissionDeniedError)
+    log.info("permission_denied", rule=exc.rule, detail=exc.detail)
+    return problem(
+        request,
+        403,
+        code="permission-denied",
+        title="Permission denied",
+        detail=exc.detail,
+        rule=exc.rule,
     )
 
 
@@ -201,7 +217,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(AuthenticationRequiredError, _auth_error)
+    app.add_exception_handler(AuthenticationError, _auth_error)
+    app.add_exception_handler(PermissionDeniedError, _permission_denied)
     app.add_exception_handler(BadHeaderError, _bad_header)
     app.add_exception_handler(ProjectionLaggingError, _lagging)
     app.add_exception_handler(OperationalError, _database_unavailable)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from api.errors import PROBLEM_JSON, install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.routes import (
+    admin,
     agreements,
     assignments,
     audit_chain,
@@ -25,6 +26,7 @@ from api.routes import (
     projects,
 )
 from api.schemas import ProblemPublic
+from interagency.jwt_auth import JWTVerifier
 from interagency.services import Services
 from interagency.settings import Settings
 from interagency.storage import Database
@@ -91,6 +93,8 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    # Built once: a wrong JWT configuration stops the start, never a request.
+    app.state.jwt_verifier = JWTVerifier.from_settings(settings)
     if services is not None:
         app.state.services = services
     app.add_middleware(RequestContextMiddleware)
@@ -111,6 +115,7 @@ def create_app(
     app.include_router(audit_log.router, prefix="/api/v1")
     app.include_router(audit_replay.router, prefix="/api/v1")
     app.include_router(audit_chain.router, prefix="/api/v1")
+    app.include_router(admin.router, prefix="/api/v1")
     _document_problems(app)
     return app
 

@@ -6,7 +6,9 @@ Starts the real service processes on a throw-away database::
     interagency api --port <free>  (uvicorn, one process)
     interagency worker             (the projection worker, its own process)
 
-then seeds ``--projects`` projects and runs ``--clients`` threads for ``--seconds``. Each
+then registers one official per municipality of the bench (and an auditor for the bench's
+own reads) with a bearer token each, seeds ``--projects`` projects, and runs ``--clients``
+threads for ``--seconds``. Each
 client works on its own projects (so there are no write conflicts, and every write sends
 ``If-Match``): plan a deliverable, submit it, approve it, pass the stage gate now and then;
 a share of requests are projection reads with ``min_position`` (read your own writes).
@@ -53,7 +55,10 @@ from common import (
     throwaway_database,
 )
 
+from domain.values import EventMeta, Role
+from interagency.cli_principals import add_with_token
 from interagency.logging import configure_logging
+from interagency.services import Services
 
 MECHANISMS = ("regulation", "working_groups", "monitoring", "staff_development", "incentives")
 STAGES = (
@@ -66,6 +71,9 @@ STAGES = (
 # so projects stay open for the whole run).
 APPROVALS_PER_GATE = 4
 WRITE_KINDS = ("plan", "submit", "approve", "gate")
+# The bench's projects are spread over these municipalities. An official writes only in
+# their own municipality, so each has its own official (and token).
+MUNICIPALITIES = tuple(f"District {i}" for i in range(7))
 
 
 @dataclass
@@ -74,6 +82,7 @@ class ProjectState:
 
     id: str
     version: int
+    auth: dict[str, str]  # the Authorization header of the official of its municipality
     stage: int = 0
     deliverable: str | None = None  # the one in flight
     deliverable_state: str | None = None  # "planned" or "submitted"
@@ -91,36 +100,87 @@ class ClientResult:
     ended_at: float = 0.0
 
 
-def actor_headers(n: int) -> dict[str, str]:
-    return {
-        "X-Actor-Id": f"bench-official-{n}",
-        "X-Actor-Role": "official",
-        "X-Actor-Agency": "education",
-    }
+@dataclass(frozen=True)
+class BenchTokens:
+    """Bearer tokens minted for the bench, as ``Authorization`` headers."""
+
+    officials: dict[str, dict[str, str]]  # by municipality: an education official of it
+    auditor: dict[str, str]  # reads every municipality (the bench's own waits)
 
 
-def seed_projects(client: httpx.Client, n: int) -> list[ProjectState]:
+def mint_tokens(db: BenchDatabase, work: Path) -> BenchTokens:
+    """Registers the bench's principals in its database, through the application.
+
+    As the command line does (``interagency principals add``): in-process, as the ``system``
+    role, before the API starts. Each principal's events are in the store from then on.
+    """
+    meta = EventMeta(actor_id="bench-setup", actor_role=Role.SYSTEM.value)
+    settings = db.settings(data_dir=work)
+    today = settings.today()
+
+    def bearer(token: str | None) -> dict[str, str]:
+        assert token is not None
+        return {"Authorization": f"Bearer {token}"}
+
+    with Services(settings, db.params) as services:
+        officials = {
+            m: bearer(
+                add_with_token(
+                    services.app,
+                    meta,
+                    name=f"bench official of {m}",
+                    role=Role.OFFICIAL.value,
+                    agency="education",
+                    municipality=m,
+                    label="bench",
+                    expires_on=None,
+                    today=today,
+                ).token
+            )
+            for m in MUNICIPALITIES
+        }
+        auditor = add_with_token(
+            services.app,
+            meta,
+            name="bench auditor",
+            role=Role.AUDITOR.value,
+            agency=None,
+            municipality=None,
+            label="bench",
+            expires_on=None,
+            today=today,
+        )
+    return BenchTokens(officials=officials, auditor=bearer(auditor.token))
+
+
+def seed_projects(client: httpx.Client, n: int, tokens: BenchTokens) -> list[ProjectState]:
     out = []
     for i in range(n):
+        municipality = MUNICIPALITIES[i % len(MUNICIPALITIES)]
+        auth = tokens.officials[municipality]
         r = client.post(
             "/api/v1/projects",
             json={
                 "title": f"Bench project {i}",
                 "goal": "Measure the command path under concurrent clients",
-                "municipality": f"District {i % 7}",
+                "municipality": municipality,
                 "lead_agency": "education",
                 "agencies": ["education", "culture", "sport"][: 2 + i % 2],
             },
-            headers=actor_headers(0),
+            headers=auth,
         )
         r.raise_for_status()
         body = r.json()
-        out.append(ProjectState(id=body["id"], version=body["version"]))
+        out.append(ProjectState(id=body["id"], version=body["version"], auth=auth))
     return out
 
 
 class Client(threading.Thread):
-    """One official working on their own projects until the deadline."""
+    """Officials working on their own projects until the deadline.
+
+    Each request carries the token of the official of the project's municipality; a project
+    list is read as the official of one of the client's projects (narrowed to theirs).
+    """
 
     def __init__(
         self,
@@ -146,12 +206,7 @@ class Client(threading.Thread):
     def run(self) -> None:
         try:
             # trust_env=False: never route 127.0.0.1 through a proxy from the environment.
-            with httpx.Client(
-                base_url=self.base_url,
-                headers=actor_headers(self.n),
-                timeout=30.0,
-                trust_env=False,
-            ) as http:
+            with httpx.Client(base_url=self.base_url, timeout=30.0, trust_env=False) as http:
                 self.start_gate.wait()
                 i = 0
                 while time.perf_counter() < self.deadline:
@@ -182,17 +237,29 @@ class Client(threading.Thread):
 
     def read(self, http: httpx.Client) -> None:
         params = {"min_position": self.last_position}
+        p = self.rng.choice(self.projects)
         if self.rng.random() < 0.25:
-            self.request(http, "list", "GET", "/api/v1/projects", params={**params, "limit": 20})
-        else:
-            p = self.rng.choice(self.projects)
             self.request(
-                http, "progress", "GET", f"/api/v1/projects/{p.id}/progress", params=params
+                http,
+                "list",
+                "GET",
+                "/api/v1/projects",
+                params={**params, "limit": 20},
+                headers=p.auth,
+            )
+        else:
+            self.request(
+                http,
+                "progress",
+                "GET",
+                f"/api/v1/projects/{p.id}/progress",
+                params=params,
+                headers=p.auth,
             )
 
     def write(self, http: httpx.Client, p: ProjectState) -> None:
         base = f"/api/v1/projects/{p.id}"
-        headers = {"If-Match": f'"{p.version}"'}
+        headers = {**p.auth, "If-Match": f'"{p.version}"'}
         if (
             p.deliverable is None
             and p.approved_in_stage >= APPROVALS_PER_GATE
@@ -421,6 +488,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"database: {db.describe()} ({server_version(db.params)})")
         env = service_env(db.params, args.log_level)
         run_cli(["migrate"], env, work)
+        tokens = mint_tokens(db, work)
+        events_at_start = count_events(db)  # the principals' events
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         api = ServiceProcess(
@@ -429,8 +498,11 @@ def run(args: argparse.Namespace) -> int:
         worker = ServiceProcess("worker", interagency_cmd("worker"), env, work)
         with api, worker:
             wait_healthy(base_url, [api, worker])
-            with httpx.Client(base_url=base_url, timeout=30.0, trust_env=False) as http:
-                projects = seed_projects(http, args.projects)
+            # The bench's own reads (waiting for the projection) are an auditor's.
+            with httpx.Client(
+                base_url=base_url, headers=tokens.auditor, timeout=30.0, trust_env=False
+            ) as http:
+                projects = seed_projects(http, args.projects, tokens)
                 wait_projected(http)
                 events_before = count_events(db)
                 print(
@@ -471,7 +543,9 @@ def run(args: argparse.Namespace) -> int:
                     return 2
                 results = [c.result for c in clients]
                 report(results, elapsed, cpu_before, cpu_after, sampler)
-                ok = check_consistency(http, db, results, events_before, len(projects))
+                ok = check_consistency(
+                    http, db, results, events_at_start, events_before, len(projects)
+                )
         for s in (api, worker):
             print(f"{s.name} stopped by SIGTERM with exit code {s.returncode}")
             if s.returncode not in (0, -15):
@@ -485,6 +559,7 @@ def check_consistency(
     http: httpx.Client,
     db: BenchDatabase,
     results: list[ClientResult],
+    events_at_start: int,
     events_before: int,
     seeded: int,
 ) -> bool:
@@ -502,7 +577,8 @@ def check_consistency(
         passed.append(ok)
         print(f"  [{'ok' if ok else 'FAILED'}] {text}")
 
-    check(events_before == seeded, f"seeding: {events_before} events == {seeded} projects")
+    seeding = events_before - events_at_start
+    check(seeding == seeded, f"seeding: {seeding} events == {seeded} projects")
     if unanswered:
         check(
             acked_writes <= appended <= acked_writes + unanswered,

@@ -221,6 +221,10 @@ class WorkingGroup(DomainAggregate):
                 self.quorum_numerator, self.quorum_denominator, self.quorum_strict
             )
             g.majority_rule = MajorityRule(self.majority_rule)
+            # The agency of the official who established the group takes part in it from
+            # the start, before any member is appointed (access rules rely on it).
+            agency = self.meta.actor_agency
+            g.convening_agency = Agency(agency) if agency in set(Agency) else None
             g.status = GroupStatus.ACTIVE
             g.members = {}
             g.meetings = {}
@@ -398,6 +402,7 @@ class WorkingGroup(DomainAggregate):
         basis_act: str
         municipality: str
         project_id: UUID | None
+        convening_agency: Agency | None
         quorum: QuorumRule
         majority_rule: MajorityRule
         status: GroupStatus

@@ -37,6 +37,7 @@ TOKEN_MAX_LENGTH = 128
 class AuthFailure(StrEnum):
     """Why a credential was refused; logged, and answered to the caller."""
 
+    MISSING = "missing"
     MALFORMED = "malformed"
     UNKNOWN_TOKEN = "unknown_token"  # noqa: S105 - a reason code, not a password
     REVOKED = "revoked"
@@ -259,16 +260,9 @@ def can_write(principal: AuthenticatedPrincipal, scope: WriteScope) -> Decision:
     Officials write only in their municipality and only where their agency takes part;
     auditors and analysts never write; admins manage principals and projections only.
     """
-    role = principal.role
-    if role in (Role.AUDITOR, Role.ANALYST):
-        return _deny("read_only_role", f"{role.value}s read and never write")
-    if role is Role.ADMIN:
-        return _deny(
-            "admins_manage_principals_and_projections",
-            "admins manage principals and projection operations, not the registers' contents",
-        )
-    if role is not Role.OFFICIAL:
-        return _deny(*_READ_REFUSALS[Role.SYSTEM])
+    role_decision = can_write_at_all(principal)
+    if not role_decision:
+        return role_decision
     if principal.municipality is None or principal.municipality != scope.municipality:
         return _deny(
             "official_own_municipality",
@@ -286,6 +280,26 @@ def can_write(principal: AuthenticatedPrincipal, scope: WriteScope) -> Decision:
         "official_agency_takes_part",
         f"the official's agency {principal.agency.value} takes part, in their municipality",
     )
+
+
+def can_write_at_all(principal: AuthenticatedPrincipal) -> Decision:
+    """The role part of :func:`can_write`, checked before a request's body is even read."""
+    role = principal.role
+    if role in (Role.AUDITOR, Role.ANALYST):
+        return _deny("read_only_role", f"{role.value}s read and never write")
+    if role is Role.ADMIN:
+        return _deny(
+            "admins_manage_principals_and_projections",
+            "admins manage principals and projection operations, not the registers' contents",
+        )
+    if role is not Role.OFFICIAL:
+        return _deny(*_READ_REFUSALS[Role.SYSTEM])
+    return _allow("officials_write", "officials write where their agency takes part")
+
+
+def can_read_kind(principal: AuthenticatedPrincipal, kind: ReadKind) -> Decision:
+    """The role part of :func:`can_read`: may this role read ``kind`` at all."""
+    return can_read(principal, kind, principal.municipality)
 
 
 def can_read(

@@ -14,6 +14,7 @@ import typer
 import uvicorn
 
 from interagency.cli_audit import audit_cli
+from interagency.cli_principals import register as register_principals
 from interagency.logging import configure_logging
 from interagency.services import Services, migrate
 from interagency.settings import ConnectionParams, Settings
@@ -28,6 +29,7 @@ cli = typer.Typer(
 projections_cli = typer.Typer(help="Projection operations.", no_args_is_help=True)
 cli.add_typer(projections_cli, name="projections")
 cli.add_typer(audit_cli, name="audit")
+register_principals(cli)
 
 log = structlog.get_logger("interagency.cli")
 
@@ -205,8 +207,11 @@ def demo(
     agreements: Annotated[int, typer.Option(help="Network agreements.")] = 40,
     enrolments: Annotated[int, typer.Option(help="Enrolments of children.")] = 20_000,
 ) -> None:
-    """Seed a realistic municipality: its network, projects, a working group, assignments."""
-    from interagency.demo import DemoAlreadySeededError, seed
+    """Seed a realistic municipality: its network, projects, a working group, assignments.
+
+    Also registers one principal per role and prints their tokens (shown this once).
+    """
+    from interagency.demo import DemoAlreadySeededError, demo_principals, seed
     from interagency.demo_network import NetworkSize
 
     settings = _settings()
@@ -224,8 +229,18 @@ def demo(
                 )
             except DemoAlreadySeededError as exc:
                 typer.echo(f"demo: {exc}", err=True)
+                typer.echo(
+                    "demo: tokens are shown once; issue new ones with 'interagency principals "
+                    "add' (or 'principals token PRINCIPAL_ID')",
+                    err=True,
+                )
                 raise typer.Exit(1) from None
+            tokens = demo_principals(services.app, today=settings.today())
     typer.echo(summary)
+    typer.echo("")
+    typer.echo("Tokens (shown this once; send as 'Authorization: Bearer <token>'):")
+    for line in tokens:
+        typer.echo(line)
 
 
 def main() -> None:

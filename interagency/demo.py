@@ -13,6 +13,7 @@ from domain.project import STAGES, ProjectOrganization, Stage, TargetIndicator
 from domain.values import Agency, EventMeta, Role, TargetDimension
 from domain.working_group import DecisionTarget, TargetKind
 from interagency.application import InteragencyApplication
+from interagency.cli_principals import add_with_token
 from interagency.demo_network import NetworkSize, Org, inn_with_checksum, seed_network
 
 MUNICIPALITY = "Северный муниципальный район"
@@ -228,6 +229,39 @@ class _Group:
 
 class DemoAlreadySeededError(Exception):
     """The database already holds the demo's organisations (their INNs are unique)."""
+
+
+DEMO_PRINCIPALS: tuple[tuple[str, str, Agency | None, str | None], ...] = (
+    (
+        "Демо: специалист управления образования",
+        Role.OFFICIAL.value,
+        Agency.EDUCATION,
+        MUNICIPALITY,
+    ),
+    ("Демо: аудитор", Role.AUDITOR.value, None, None),
+    ("Демо: аналитик", Role.ANALYST.value, None, None),
+    ("Демо: администратор", Role.ADMIN.value, None, None),
+)
+
+
+def demo_principals(app: InteragencyApplication, *, today: date) -> list[str]:
+    """One principal per role, each with a token; answers ``role  token`` lines."""
+    meta = EventMeta(actor_id="demo-seed", actor_role=Role.SYSTEM.value)
+    lines = []
+    for name, role, agency, municipality in DEMO_PRINCIPALS:
+        issued = add_with_token(
+            app,
+            meta,
+            name=name,
+            role=role,
+            agency=None if agency is None else agency.value,
+            municipality=municipality,
+            label="demo",
+            expires_on=None,
+            today=today,
+        )
+        lines.append(f"{role:<8}  {issued.token}")
+    return lines
 
 
 def seed(

@@ -21,6 +21,7 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 
+from domain.assignment import MunicipalAssignment
 from domain.base import DomainAggregate, event_type_name
 from domain.errors import (
     ConcurrencyConflictError,
@@ -31,7 +32,7 @@ from domain.errors import (
     StaleVersionError,
 )
 from domain.organization import Organization
-from domain.project import Stage
+from domain.project import InteragencyProject, Stage
 from domain.values import EventMeta
 from domain.working_group import (
     Decision,
@@ -40,7 +41,7 @@ from domain.working_group import (
     WorkingGroup,
     check_decision_authorises,
 )
-from interagency import timetravel
+from interagency import access, timetravel
 from interagency.idempotency import IdempotencyContext, IdempotencyRecord
 from interagency.settings import ConnectionParams, Settings
 
@@ -236,6 +237,8 @@ class CommandPipeline(Application[UUID]):
 
         def load_and_decide() -> tuple[A, list[Aggregate]]:
             agg = self._load(cls, aggregate_id)
+            # Before anything is decided: a caller without the right learns nothing more.
+            self._authorize_write(agg)
             if expected_version is not None and agg.version != expected_version:
                 raise StaleVersionError(
                     f"the {cls.__name__} is at version {agg.version}, not {expected_version}",
@@ -245,7 +248,13 @@ class CommandPipeline(Application[UUID]):
             return agg, list(extras or [])
 
         return self._run(
-            command, meta, aggregate_id, expected_version, load_and_decide, idempotency
+            command,
+            meta,
+            aggregate_id,
+            expected_version,
+            load_and_decide,
+            idempotency,
+            authorized=True,
         )
 
     def _run(
@@ -256,6 +265,8 @@ class CommandPipeline(Application[UUID]):
         expected_version: int | None,
         decide: Callable[[], tuple[A, list[Aggregate]]],
         idempotency: IdempotencyContext | None,
+        *,
+        authorized: bool = False,
     ) -> CommandResult:
         bound = log.bind(
             command=command, aggregate_id=None if aggregate_id is None else str(aggregate_id)
@@ -269,6 +280,10 @@ class CommandPipeline(Application[UUID]):
         try:
             try:
                 agg, extras = decide()
+                if not authorized:
+                    # Creations (and commands that load by themselves): the scope is the
+                    # decided aggregate's. ``_update`` checks on load, before deciding.
+                    self._authorize_write(agg)
             except DomainError:
                 # A request with the same key may have committed since the look-up above:
                 # then its answer is this request's answer, not the refusal its write caused.
@@ -330,6 +345,23 @@ class CommandPipeline(Application[UUID]):
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return CommandResult(agg.id, agg.version, position)
+
+    def _authorize_write(self, agg: Aggregate) -> None:
+        """The one access check of every write (403 unless the caller may write here)."""
+        access.authorize_write(
+            agg,
+            access.Loaders(
+                organization=lambda oid: self._maybe(Organization, oid),
+                project=lambda pid: self._maybe(InteragencyProject, pid),
+                assignment=lambda aid: self._maybe(MunicipalAssignment, aid),
+            ),
+        )
+
+    def _maybe(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        try:
+            return self._load(cls, aggregate_id)
+        except NotFoundError:
+            return None
 
     def _replay(self, ctx: IdempotencyContext) -> CommandResult | None:
         try:

@@ -360,14 +360,22 @@ class AssignmentsView(ProjectionView):
             curs.execute(query, params)
             return [dict(r) for r in curs.fetchall()]
 
-    def redistributions(self, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    def redistributions(
+        self, limit: int = 50, offset: int = 0, municipality: str | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        where = sql.SQL("")
+        params: list[Any] = []
+        if municipality is not None:
+            where = sql.SQL(_IN_MUNICIPALITY)
+            params.append(municipality)
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute("SELECT count(*) AS n FROM asg_redistributions")
+            curs.execute(sql.SQL("SELECT count(*) AS n FROM asg_redistributions r") + where, params)
             total = curs.fetchone()
             curs.execute(
                 sql.SQL(_REDISTRIBUTIONS)
+                + where
                 + sql.SQL(" ORDER BY r.recorded_at, r.redistribution_id LIMIT %s OFFSET %s"),
-                (limit, offset),
+                (*params, limit, offset),
             )
             rows = [dict(r) for r in curs.fetchall()]
         return rows, 0 if total is None else int(total["n"])
@@ -381,6 +389,23 @@ class AssignmentsView(ProjectionView):
             row = curs.fetchone()
         return None if row is None else dict(row)
 
+    def redistribution_municipality(self, redistribution_id: UUID) -> str | None:
+        """The municipality of a redistribution's assignments (for read access checks)."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                "SELECT a.municipality FROM asg_legs g JOIN asg_assignments a "
+                "ON a.assignment_id = g.assignment_id WHERE g.redistribution_id = %s LIMIT 1",
+                (redistribution_id,),
+            )
+            row = curs.fetchone()
+        return None if row is None else str(row["municipality"])
+
+
+# Redistributions move volume within one municipality: its legs' assignments tell which.
+_IN_MUNICIPALITY = (
+    " WHERE r.redistribution_id IN (SELECT g.redistribution_id FROM asg_legs g "
+    "JOIN asg_assignments a ON a.assignment_id = g.assignment_id WHERE a.municipality = %s)"
+)
 
 _REDISTRIBUTIONS = (
     # Amounts travel as text inside the JSON, so they stay exact decimals.

@@ -387,6 +387,11 @@ class GroupsView(ProjectionView):
     def get_group(self, group_id: UUID) -> dict[str, Any] | None:
         return self._one("SELECT * FROM wg_groups WHERE group_id = %s", (group_id,))
 
+    def municipality_of(self, group_id: UUID) -> str | None:
+        """The group's municipality (for read access checks); ``None`` if not projected."""
+        row = self._one("SELECT municipality FROM wg_groups WHERE group_id = %s", (group_id,))
+        return None if row is None else str(row["municipality"])
+
     def roster(self, group_id: UUID) -> list[dict[str, Any]]:
         return self._all(
             "SELECT * FROM wg_members WHERE group_id = %s AND dismissed_on IS NULL "
@@ -410,10 +415,13 @@ class GroupsView(ProjectionView):
         date_from: date | None = None,
         date_to: date | None = None,
         text: str | None = None,
+        municipality: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[dict[str, Any]], int]:
         conditions: list[tuple[str, tuple[Any, ...]]] = []
+        if municipality is not None:
+            conditions.append(_in_municipality(municipality))
         if group_id is not None:
             conditions.append(("group_id = %s", (group_id,)))
         if project_id is not None:
@@ -444,10 +452,13 @@ class GroupsView(ProjectionView):
         group_id: UUID | None = None,
         status: str | None = None,
         today: date,
+        municipality: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[dict[str, Any]], int]:
         conditions: list[tuple[str, tuple[Any, ...]]] = []
+        if municipality is not None:
+            conditions.append(_in_municipality(municipality))
         if group_id is not None:
             conditions.append(("group_id = %s", (group_id,)))
         if status == "open":
@@ -466,7 +477,9 @@ class GroupsView(ProjectionView):
             offset,
         )
 
-    def action_item_stats(self, today: date) -> list[dict[str, Any]]:
+    def action_item_stats(
+        self, today: date, municipality: str | None = None
+    ) -> list[dict[str, Any]]:
         """Per group: open, overdue, done, and the completion rate in percent."""
         return self._all(
             """
@@ -480,9 +493,10 @@ class GroupsView(ProjectionView):
                      ELSE round(100.0 * count(a.item_id) FILTER (WHERE a.done_on IS NOT NULL)
                                 / count(a.item_id), 1) END AS completion_rate
             FROM wg_groups g LEFT JOIN wg_action_items a ON a.group_id = g.group_id
+            WHERE %s::text IS NULL OR g.municipality = %s
             GROUP BY g.group_id, g.name ORDER BY g.name, g.group_id
             """,
-            (today,),
+            (today, municipality, municipality),
         )
 
     # -- plumbing ---------------------------------------------------------------------
@@ -510,6 +524,11 @@ class GroupsView(ProjectionView):
             curs.execute(select + order + sql.SQL(" LIMIT %s OFFSET %s"), [*params, limit, offset])
             rows = [dict(r) for r in curs.fetchall()]
         return rows, 0 if total is None else int(total["n"])
+
+
+def _in_municipality(municipality: str) -> tuple[str, tuple[Any, ...]]:
+    """Rows of groups of one municipality (decisions and action items carry the group)."""
+    return ("group_id IN (SELECT group_id FROM wg_groups WHERE municipality = %s)", (municipality,))
 
 
 def _where(conditions: list[tuple[str, tuple[Any, ...]]]) -> tuple[sql.Composable, list[Any]]:

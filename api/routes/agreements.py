@@ -26,7 +26,14 @@ from api.agreement_schemas import (
     TermsIn,
     TermsPublic,
 )
-from api.deps import ActorDep, AppDep, ExpectedVersionDep, IdempotencyDep, SettingsDep
+from api.deps import (
+    ActorDep,
+    AppDep,
+    ExpectedVersionDep,
+    IdempotencyDep,
+    ReadsAggregate,
+    SettingsDep,
+)
 from api.routes.common import READ_ERRORS, WRITE_ERRORS, accepted
 from api.routes.projects import history_events
 from api.schemas import CommandAccepted, HistoryPublic
@@ -70,16 +77,23 @@ def draft_agreement(
     "its version",
 )
 def get_agreement(
-    agreement_id: AgreementId, app: AppDep, response: Response, at: PointInTimeDep
+    reader: ReadsAggregate,
+    agreement_id: AgreementId,
+    app: AppDep,
+    response: Response,
+    at: PointInTimeDep,
 ) -> AgreementPublic:
     a = app.get_agreement(agreement_id, at.version, at.as_of)
+    reader.check(a.municipality)
     state_headers(response, a, at)
     return agreement_public(a)
 
 
 @router.get("/{agreement_id}/history", response_model=HistoryPublic, responses=READ_ERRORS)
-def agreement_history(agreement_id: AgreementId, app: AppDep) -> HistoryPublic:
-    app.get_agreement(agreement_id)
+def agreement_history(
+    reader: ReadsAggregate, agreement_id: AgreementId, app: AppDep
+) -> HistoryPublic:
+    reader.check(app.get_agreement(agreement_id).municipality)
     return HistoryPublic(aggregate_id=agreement_id, events=history_events(app, agreement_id))
 
 

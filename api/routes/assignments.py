@@ -27,7 +27,17 @@ from api.assignment_schemas import (
     ReportPublic,
     ReturnReport,
 )
-from api.deps import ActorDep, AppDep, ExpectedVersionDep, IdempotencyDep, ServicesDep, SettingsDep
+from api.deps import (
+    ActorDep,
+    AppDep,
+    ExpectedVersionDep,
+    IdempotencyDep,
+    ReadsAggregate,
+    ReadsAnalytics,
+    ReadsProjection,
+    ServicesDep,
+    SettingsDep,
+)
 from api.routes.common import (
     PROJECTION_READ,
     READ_ERRORS,
@@ -85,6 +95,7 @@ def draft_assignment(
     summary="The register: per institution and service, planned, amended and actual volumes",
 )
 def register(
+    reader: ReadsProjection,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
@@ -99,7 +110,7 @@ def register(
     rows, total = services.assignments.register(
         fiscal_year=fiscal_year,
         agency=None if agency is None else agency.value,
-        municipality=municipality,
+        municipality=reader.municipality(municipality),
         limit=limit,
         offset=offset,
     )
@@ -119,6 +130,7 @@ def register(
     summary="Execution dashboard: services beyond tolerance and the subsidy at risk of return",
 )
 def outside_tolerance(
+    reader: ReadsAnalytics,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
@@ -131,7 +143,7 @@ def outside_tolerance(
     rows = services.assignments.outside_tolerance(
         fiscal_year=fiscal_year,
         agency=None if agency is None else agency.value,
-        municipality=municipality,
+        municipality=reader.municipality(municipality),
     )
     items = [OutsideTolerancePublic(**r) for r in rows]
     return DashboardPublic(
@@ -149,9 +161,14 @@ def outside_tolerance(
     "ETag is its version",
 )
 def get_assignment(
-    assignment_id: AssignmentId, app: AppDep, response: Response, at: PointInTimeDep
+    reader: ReadsAggregate,
+    assignment_id: AssignmentId,
+    app: AppDep,
+    response: Response,
+    at: PointInTimeDep,
 ) -> AssignmentPublic:
     a = app.get_assignment(assignment_id, at.version, at.as_of)
+    reader.check(a.municipality)
     state_headers(response, a, at)
     return assignment_public(a)
 
@@ -198,8 +215,10 @@ def assignment_public(a: MunicipalAssignment) -> AssignmentPublic:
 
 
 @assignments.get("/{assignment_id}/history", response_model=HistoryPublic, responses=READ_ERRORS)
-def assignment_history(assignment_id: AssignmentId, app: AppDep) -> HistoryPublic:
-    app.get_assignment(assignment_id)
+def assignment_history(
+    reader: ReadsAggregate, assignment_id: AssignmentId, app: AppDep
+) -> HistoryPublic:
+    reader.check(app.get_assignment(assignment_id).municipality)
     return HistoryPublic(aggregate_id=assignment_id, events=history_events(app, assignment_id))
 
 
@@ -390,6 +409,7 @@ def redistribute(
     summary="The redistribution log: from and to, volume, subsidy effect, basis, decision",
 )
 def redistribution_log(
+    reader: ReadsProjection,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
@@ -398,7 +418,7 @@ def redistribution_log(
     min_position: MinPosition = None,
 ) -> RedistributionsPublic:
     position = wait_for(services.assignments, settings, min_position, response)
-    rows, total = services.assignments.redistributions(limit, offset)
+    rows, total = services.assignments.redistributions(limit, offset, reader.municipality(None))
     return RedistributionsPublic(
         items=[_redistribution_public(r) for r in rows],
         total=total,
@@ -415,6 +435,7 @@ def redistribution_log(
     summary="One redistribution with its legs (projection)",
 )
 def get_redistribution(
+    reader: ReadsProjection,
     redistribution_id: UUID,
     services: ServicesDep,
     settings: SettingsDep,
@@ -425,6 +446,7 @@ def get_redistribution(
     row = services.assignments.redistribution(redistribution_id)
     if row is None:
         raise NotFoundError(f"no redistribution {redistribution_id}", id=str(redistribution_id))
+    reader.check(services.assignments.redistribution_municipality(redistribution_id))
     return _redistribution_public(row)
 
 

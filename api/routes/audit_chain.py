@@ -4,22 +4,28 @@ The chain and its checkpoints are kept by the chain process (``projections/chain
 these routes only read. Verification recomputes the chain from the events table for at
 most ``MAX_SPAN`` positions per request (422 beyond; follow ``next_from`` for the rest),
 reading in chunks so memory stays flat. An export is built in memory, so it is bounded more
-tightly (``EXPORT_MAX_SPAN``); the CLI exports any range. Open to every caller until access
-control (#7).
+tightly (``EXPORT_MAX_SPAN``); the CLI exports any range. Read by auditors and admins
+not limited to one municipality (docs/access-control.md).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from api.audit_chain_schemas import AuditDigestPublic, AuditVerifyPublic
-from api.deps import ServicesDep
+from api.deps import ServicesDep, require_audit_reader
+from api.routes.common import ACCESS_ERRORS
 from domain.errors import NotFoundError
 from projections.chain import EXPORT_MAX_SPAN, MAX_SPAN
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(
+    prefix="/audit",
+    tags=["audit"],
+    dependencies=[Depends(require_audit_reader)],
+    responses=ACCESS_ERRORS,
+)
 
 RANGE_ERRORS: dict[int | str, dict[str, object]] = {
     422: {"description": f"from after to, or a range of more than {MAX_SPAN:,} positions"},

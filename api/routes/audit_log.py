@@ -2,7 +2,8 @@
 
 ``GET /audit/events`` reads the ``audit`` projection (``projections/audit.py`` says why a
 projection and how paging stays gap-free); provenance reads the aggregates' own events
-(``interagency/audit.py``). Open to every caller until access control (issue #7).
+(``interagency/audit.py``). Read by auditors and admins
+not limited to one municipality (docs/access-control.md).
 """
 
 from __future__ import annotations
@@ -10,19 +11,24 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AwareDatetime, StringConstraints
 
 from api.audit_schemas import AuditEventsPublic, ProvenancePublic
-from api.deps import AppDep, ServicesDep, SettingsDep
-from api.routes.common import PROJECTION_READ, READ_ERRORS, MinPosition, wait_for
+from api.deps import AppDep, ServicesDep, SettingsDep, require_audit_reader
+from api.routes.common import ACCESS_ERRORS, PROJECTION_READ, READ_ERRORS, MinPosition, wait_for
 from domain.project import Stage
 from domain.values import Agency
 from interagency import audit
 from interagency.audit import MAX_PAGE, AuditFilter
 from projections.audit import INTERNAL_TYPES
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(
+    prefix="/audit",
+    tags=["audit"],
+    dependencies=[Depends(require_audit_reader)],
+    responses=ACCESS_ERRORS,
+)
 
 TypeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 EventTypeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,99}$")]

@@ -4,8 +4,8 @@ The states are rebuilt from the stored events alone, never from a snapshot
 (``interagency.timetravel.replay``), and shown through the same conversion the aggregate's
 own GET uses: one converter per aggregate class in :data:`CONVERTERS`. Children's
 pseudonymous ids appear in no state (the program's GET shows counts only) and are
-``<redacted>`` in event data, as in the audit log. Open to every caller until access
-control (issue #7).
+``<redacted>`` in event data, as in the audit log. Read by auditors and admins
+not limited to one municipality (docs/access-control.md).
 """
 
 from __future__ import annotations
@@ -17,18 +17,19 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from api.agreement_schemas import AgreementPublic
 from api.assignment_schemas import AssignmentPublic
-from api.deps import AppDep
+from api.deps import AppDep, require_audit_reader
 from api.group_schemas import GroupPublic
 from api.organization_schemas import RegisteredOrganizationPublic
 from api.program_schemas import ProgramPublic
 from api.replay_schemas import ReplayPublic, ReplayStepPublic
 from api.routes.agreements import agreement_public
 from api.routes.assignments import assignment_public
+from api.routes.common import ACCESS_ERRORS
 from api.routes.groups import group_public
 from api.routes.organizations import organization_public
 from api.routes.programs import program_public
@@ -45,7 +46,12 @@ from interagency import timetravel
 from interagency.pipeline import HistoryEntry
 from projections.audit import aggregate_type_of, event_data, redact
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(
+    prefix="/audit",
+    tags=["audit"],
+    dependencies=[Depends(require_audit_reader)],
+    responses=ACCESS_ERRORS,
+)
 
 MAX_STEPS = 200
 

@@ -23,6 +23,10 @@ MinPosition = Annotated[
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
+ACCESS_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No credential, or a refused one (problem+json)"},
+    403: {"description": "The caller may not do this; names the rule (problem+json)"},
+}
 READ_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown id (problem+json)"},
 }
@@ -30,7 +34,7 @@ PROJECTION_READ: dict[int | str, dict[str, Any]] = {
     503: {"description": "min_position not reached in time (problem+json)"},
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No actor: send X-Actor-Id (problem+json)"},
+    **ACCESS_ERRORS,
     404: {"description": "Unknown id (problem+json)"},
     409: {"description": "A rule was broken or another write came first (problem+json)"},
     412: {"description": "If-Match names a stale version (problem+json)"},

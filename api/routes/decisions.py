@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ServicesDep, SettingsDep
+from api.deps import ReadsAnalytics, ReadsProjection, ServicesDep, SettingsDep
 from api.group_schemas import (
     ActionItemRowPublic,
     ActionItemsPublic,
@@ -36,6 +36,7 @@ def _decision(row: dict[str, Any]) -> DecisionRowPublic:
     summary="The decisions register: by group, project, mechanism, date and words of the text",
 )
 def search_decisions(
+    reader: ReadsProjection,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
@@ -59,6 +60,7 @@ def search_decisions(
         date_from=date_from,
         date_to=date_to,
         text=q,
+        municipality=reader.municipality(None),
         limit=limit,
         offset=offset,
     )
@@ -78,6 +80,7 @@ def search_decisions(
     summary="One decision with its votes (projection)",
 )
 def get_decision(
+    reader: ReadsProjection,
     decision_id: UUID,
     services: ServicesDep,
     settings: SettingsDep,
@@ -88,6 +91,7 @@ def get_decision(
     row = services.groups.get_decision(decision_id)
     if row is None:
         raise NotFoundError(f"no decision {decision_id}", id=str(decision_id))
+    reader.check(services.groups.municipality_of(row["group_id"]))
     return _decision(row)
 
 
@@ -98,6 +102,7 @@ def get_decision(
     summary="Action items: all, open, overdue or done; by group",
 )
 def list_action_items(
+    reader: ReadsProjection,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
@@ -115,6 +120,7 @@ def list_action_items(
         group_id=group_id,
         status=status,
         today=today or settings.today(),
+        municipality=reader.municipality(None),
         limit=limit,
         offset=offset,
     )
@@ -134,6 +140,7 @@ def list_action_items(
     summary="Per group: open, overdue and done action items, and the completion rate",
 )
 def action_item_stats(
+    reader: ReadsAnalytics,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
@@ -152,7 +159,7 @@ def action_item_stats(
                     else float(r["completion_rate"]),
                 }
             )
-            for r in services.groups.action_item_stats(day)
+            for r in services.groups.action_item_stats(day, reader.municipality(None))
         ],
         today=day,
         position=position,

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import ActorDep, AppDep, ExpectedVersionDep, IdempotencyDep, ServicesDep, SettingsDep
+from api.deps import (
+    ActorDep,
+    AppDep,
+    ExpectedVersionDep,
+    IdempotencyDep,
+    ReadsAggregate,
+    ReadsPersonal,
+    ReadsProjection,
+    ServicesDep,
+    SettingsDep,
+)
 from api.group_schemas import (
     ActionItemComplete,
     ActionItemCreate,
@@ -94,6 +104,7 @@ def establish_group(
     "", response_model=GroupsPublic, responses=PROJECTION_READ, summary="List groups (projection)"
 )
 def list_groups(
+    reader: ReadsProjection,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
@@ -104,7 +115,9 @@ def list_groups(
     min_position: MinPosition = None,
 ) -> GroupsPublic:
     position = wait_for(services.groups, settings, min_position, response)
-    rows, total = services.groups.list_groups(municipality, project_id, limit, offset)
+    rows, total = services.groups.list_groups(
+        reader.municipality(municipality), project_id, limit, offset
+    )
     return GroupsPublic(
         items=[GroupSummaryPublic(id=r["group_id"], **r) for r in rows],
         total=total,
@@ -122,9 +135,10 @@ def list_groups(
     "ETag is its version",
 )
 def get_group(
-    group_id: GroupId, app: AppDep, response: Response, at: PointInTimeDep
+    reader: ReadsAggregate, group_id: GroupId, app: AppDep, response: Response, at: PointInTimeDep
 ) -> GroupPublic:
     g = app.get_group(group_id, at.version, at.as_of)
+    reader.check(g.municipality)
     state_headers(response, g, at)
     return group_public(g)
 
@@ -179,8 +193,8 @@ def group_public(g: WorkingGroup) -> GroupPublic:
 
 
 @router.get("/{group_id}/history", response_model=HistoryPublic, responses=READ_ERRORS)
-def get_history(group_id: GroupId, app: AppDep) -> HistoryPublic:
-    app.get_group(group_id)
+def get_history(reader: ReadsAggregate, group_id: GroupId, app: AppDep) -> HistoryPublic:
+    reader.check(app.get_group(group_id).municipality)
     return HistoryPublic(aggregate_id=group_id, events=history_events(app, group_id))
 
 
@@ -191,6 +205,7 @@ def get_history(group_id: GroupId, app: AppDep) -> HistoryPublic:
     summary="Current members by agency and position (projection)",
 )
 def roster(
+    reader: ReadsPersonal,
     group_id: GroupId,
     services: ServicesDep,
     settings: SettingsDep,
@@ -198,7 +213,7 @@ def roster(
     min_position: MinPosition = None,
 ) -> RosterPublic:
     position = wait_for(services.groups, settings, min_position, response)
-    _known(services.groups.get_group(group_id), group_id)
+    reader.check(_known(services.groups.get_group(group_id), group_id)["municipality"])
     rows = services.groups.roster(group_id)
     members = [MemberPublic(id=r["member_id"], **r) for r in rows]
     return RosterPublic(
@@ -217,6 +232,7 @@ def roster(
     summary="Meetings with attendance rate and whether quorum was met (projection)",
 )
 def meetings(
+    reader: ReadsProjection,
     group_id: GroupId,
     services: ServicesDep,
     settings: SettingsDep,
@@ -224,7 +240,7 @@ def meetings(
     min_position: MinPosition = None,
 ) -> MeetingsPublic:
     position = wait_for(services.groups, settings, min_position, response)
-    _known(services.groups.get_group(group_id), group_id)
+    reader.check(_known(services.groups.get_group(group_id), group_id)["municipality"])
     rows = services.groups.meetings(group_id)
     return MeetingsPublic(
         group_id=group_id,
@@ -243,9 +259,10 @@ def meetings(
     )
 
 
-def _known(row: object, group_id: UUID) -> None:
+def _known(row: dict[str, Any] | None, group_id: UUID) -> dict[str, Any]:
     if row is None:
         raise NotFoundError(f"no working group with id {group_id}", id=str(group_id))
+    return row
 
 
 # -- members ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ServicesDep, SettingsDep
+from api.deps import ReadsAnalytics, ReadsProjection, ServicesDep, SettingsDep
 from api.network_schemas import (
     AdditionalEducationLicence,
     AgreementRowPublic,
@@ -63,6 +63,7 @@ def _code(value: object | None) -> str | None:
     summary="The organisation register with the state of each one's licences",
 )
 def organizations(
+    reader: ReadsProjection,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
@@ -77,6 +78,7 @@ def organizations(
     offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> OrganizationsPublic:
+    municipality = reader.municipality(municipality)
     position = wait_for(services.network, settings, min_position, response)
     rows, total = services.network.organizations(
         municipality=municipality,
@@ -103,6 +105,7 @@ def organizations(
     "active additional-education licence (a licence suspended after activation)",
 )
 def unlicensed_teaching_parties(
+    reader: ReadsProjection,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
@@ -112,6 +115,7 @@ def unlicensed_teaching_parties(
     municipality: Municipality = None,
     min_position: MinPosition = None,
 ) -> UnlicensedPartiesPublic:
+    municipality = reader.municipality(municipality)
     position = wait_for(services.network, settings, min_position, response)
     day = on or settings.today()
     rows = services.network.unlicensed_teaching_parties(day, municipality)
@@ -130,6 +134,7 @@ def unlicensed_teaching_parties(
     summary="Programs of every status, with capacity, enrolments and places left",
 )
 def programs(
+    reader: ReadsProjection,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
@@ -146,6 +151,7 @@ def programs(
     offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> ProgramsPublic:
+    municipality = reader.municipality(municipality)
     position = wait_for(services.network, settings, min_position, response)
     rows, total = services.network.programs(
         ProgramFilter(
@@ -176,6 +182,7 @@ def programs(
     summary="Programs, capacity, enrolments and places left by direction, agency and form",
 )
 def programs_summary(
+    reader: ReadsAnalytics,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
@@ -183,6 +190,7 @@ def programs_summary(
     status: ProgramStatus | None = None,
     min_position: MinPosition = None,
 ) -> ProgramsSummaryPublic:
+    municipality = reader.municipality(municipality)
     position = wait_for(services.network, settings, min_position, response)
     groups = services.network.programs_summary(municipality=municipality, status=_code(status))
     return ProgramsSummaryPublic(
@@ -203,6 +211,7 @@ def programs_summary(
     summary="Network agreements with the parties, programs and contributions in force",
 )
 def agreements(
+    reader: ReadsProjection,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
@@ -214,6 +223,7 @@ def agreements(
     offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> AgreementsPublic:
+    municipality = reader.municipality(municipality)
     position = wait_for(services.network, settings, min_position, response)
     rows, total = services.network.agreements(
         status=_code(status),
@@ -239,6 +249,7 @@ def agreements(
     summary="Agreements in force whose term ends within N days of today (and overdue ones)",
 )
 def expiring_agreements(
+    reader: ReadsProjection,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
@@ -246,6 +257,7 @@ def expiring_agreements(
     municipality: Municipality = None,
     min_position: MinPosition = None,
 ) -> ExpiringPublic:
+    municipality = reader.municipality(municipality)
     position = wait_for(services.network, settings, min_position, response)
     today = settings.today()
     rows = services.network.expiring(today, within_days, municipality)
@@ -264,12 +276,14 @@ def expiring_agreements(
     summary="Resources contributed under agreements in force, per resource type",
 )
 def contributions(
+    reader: ReadsAnalytics,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
     municipality: Municipality = None,
     min_position: MinPosition = None,
 ) -> ContributionsPublic:
+    municipality = reader.municipality(municipality)
     position = wait_for(services.network, settings, min_position, response)
     rows = services.network.contributions_by_resource_type(municipality)
     return ContributionsPublic(
@@ -357,6 +371,7 @@ def catalogue_program(
     summary="Coverage: unique children aged 5-17 enrolled ÷ children aged 5-17, for a year",
 )
 def coverage(
+    reader: ReadsAnalytics,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
@@ -364,6 +379,7 @@ def coverage(
     municipality: Municipality = None,
     min_position: MinPosition = None,
 ) -> CoveragePublic:
+    municipality = reader.municipality(municipality)
     position = wait_for(services.coverage, settings, min_position, response)
     c = services.coverage.coverage(year, municipality)
     return CoveragePublic(

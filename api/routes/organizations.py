@@ -12,7 +12,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import ActorDep, AppDep, ExpectedVersionDep, IdempotencyDep
+from api.deps import ActorDep, AppDep, ExpectedVersionDep, IdempotencyDep, ReadsAggregate
 from api.organization_schemas import (
     LicenceCreate,
     LicenceCreated,
@@ -82,6 +82,7 @@ def register_organization(
     "licences, names; ETag is its version",
 )
 def get_organization(
+    reader: ReadsAggregate,
     organization_id: OrganizationId,
     app: AppDep,
     response: Response,
@@ -95,6 +96,7 @@ def get_organization(
     ] = None,
 ) -> RegisteredOrganizationPublic:
     o = app.get_organization(organization_id, at.version, at.as_of)
+    reader.check(o.municipality)
     state_headers(response, o, at)
     return organization_public(o, on or reference_date(at, o).astimezone(UTC).date())
 
@@ -140,9 +142,11 @@ def organization_public(o: Organization, on: date) -> RegisteredOrganizationPubl
     responses=READ_ERRORS,
     summary="The organisation's events in order: who, when, why, which request",
 )
-def organization_history(organization_id: OrganizationId, app: AppDep) -> HistoryPublic:
+def organization_history(
+    reader: ReadsAggregate, organization_id: OrganizationId, app: AppDep
+) -> HistoryPublic:
     # Ensure the id names an organisation, not another kind of aggregate.
-    app.get_organization(organization_id)
+    reader.check(app.get_organization(organization_id).municipality)
     return HistoryPublic(aggregate_id=organization_id, events=history_events(app, organization_id))
 
 

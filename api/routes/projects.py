@@ -9,7 +9,16 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import ActorDep, AppDep, ExpectedVersionDep, IdempotencyDep, ServicesDep, SettingsDep
+from api.deps import (
+    ActorDep,
+    AppDep,
+    ExpectedVersionDep,
+    IdempotencyDep,
+    ReadsAggregate,
+    ReadsProjection,
+    ServicesDep,
+    SettingsDep,
+)
 from api.routes.common import (
     PROJECTION_READ,
     READ_ERRORS,
@@ -110,6 +119,7 @@ def initiate_project(
     summary="List projects (projection)",
 )
 def list_projects(
+    reader: ReadsProjection,
     services: ServicesDep,
     settings: SettingsDep,
     response: Response,
@@ -127,7 +137,7 @@ def list_projects(
             status=None if status_ is None else status_.value,
             active_stage=None if active_stage is None else active_stage.value,
             agency=None if agency is None else agency.value,
-            municipality=municipality,
+            municipality=reader.municipality(municipality),
         ),
         limit,
         offset,
@@ -154,9 +164,14 @@ def _summary_fields(row: dict[str, Any]) -> dict[str, Any]:
     "ETag is its version",
 )
 def get_project(
-    project_id: ProjectId, app: AppDep, response: Response, at: PointInTimeDep
+    reader: ReadsAggregate,
+    project_id: ProjectId,
+    app: AppDep,
+    response: Response,
+    at: PointInTimeDep,
 ) -> ProjectPublic:
     p = app.get_project(project_id, at.version, at.as_of)
+    reader.check(p.municipality)
     state_headers(response, p, at)
     return project_public(p)
 
@@ -224,6 +239,7 @@ def project_public(p: InteragencyProject) -> ProjectPublic:
     "version, from the project's events at that moment)",
 )
 def get_progress(
+    reader: ReadsProjection,
     project_id: ProjectId,
     app: AppDep,
     services: ServicesDep,
@@ -236,6 +252,7 @@ def get_progress(
         # A past moment is not in the projection (it holds the present): rebuild the project
         # at that moment and count from it as the projection does.
         p = app.get_project(project_id, at.version, at.as_of)
+        reader.check(p.municipality)
         state_headers(response, p, at)
         moment = at.as_of or datetime.now(UTC)
         return progress_at(p, moment, position_of(app, p.id, p.version))
@@ -243,6 +260,7 @@ def get_progress(
     summary = services.projects.get_summary(project_id)
     if summary is None:
         raise NotFoundError(f"no project with id {project_id}", id=str(project_id))
+    reader.check(summary["municipality"])
     rows = services.projects.stage_progress(project_id)
     return ProgressPublic(
         project_id=project_id,
@@ -339,9 +357,9 @@ def progress_at(p: InteragencyProject, moment: datetime, position: int) -> Progr
     responses=READ_ERRORS,
     summary="The project's events in order: who, when, why, which request",
 )
-def get_history(project_id: ProjectId, app: AppDep) -> HistoryPublic:
+def get_history(reader: ReadsAggregate, project_id: ProjectId, app: AppDep) -> HistoryPublic:
     # Ensure the id names a project, not another kind of aggregate.
-    app.get_project(project_id)
+    reader.check(app.get_project(project_id).municipality)
     return HistoryPublic(aggregate_id=project_id, events=history_events(app, project_id))
 
 

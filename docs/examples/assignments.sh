@@ -5,25 +5,71 @@
 # risk), the register and the redistribution log.
 # This is the session of docs/assignments-guide.md, step by step.
 #
-#   BASE=http://127.0.0.1:8000 docs/examples/assignments.sh
+#   EDUCATION_TOKEN=iat_... CULTURE_TOKEN=iat_... BASE=http://127.0.0.1:8000 \
+#     docs/examples/assignments.sh
 #
-# Needs bash, curl 7.76+ (for --fail-with-body) and python3 (to read JSON answers).
-# Every run drafts three new assignments, so it can be run again on the same server. The
-# lists it reads are then longer: the dashboard's total includes the earlier runs' lines.
+# Every request carries an official's bearer token (Authorization: Bearer ...). Officials
+# write only in their own municipality, and only where their agency takes part (for an
+# assignment or an organisation: its agency); the institutions here are in "Северный
+# муниципальный район". So the script needs officials of it:
+#
+#   EDUCATION_TOKEN    an education official. `interagency demo` prints one (its "official"
+#                      line), or register one yourself:
+#                        interagency principals add --name "Иванова М. П." --role official \
+#                          --agency education --municipality "Северный муниципальный район"
+#   CULTURE_TOKEN      a culture official:
+#                        interagency principals add --name "Петров А. И." --role official \
+#                          --agency culture --municipality "Северный муниципальный район"
+#   INSTITUTION_TOKEN  optional: another education official, who sends the institution's
+#                      report (without it, the EDUCATION_TOKEN official sends it):
+#                        interagency principals add --name "Сидорова Е. В." --role official \
+#                          --agency education --municipality "Северный муниципальный район"
+#
+# `principals add` prints the new principal's token once, on its "token" line (iat_...):
+# keep it, it cannot be shown again. Run it from the repository root (or use
+# .venv/bin/interagency) with the same settings as the server, while the server runs.
+#
+# Needs bash, curl 7.76+ (for --fail-with-body) and python3 (to read JSON answers and to make
+# INNs). Every run registers three organisations with new INNs and drafts three new
+# assignments, so it can be run again on the same server. The lists it reads are then longer:
+# the dashboard's total includes the earlier runs' lines (and the demo's, if it was seeded).
 set -euo pipefail
 
 BASE=${BASE:-http://127.0.0.1:8000}
 API="$BASE/api/v1"
 
-# Who acts. Until access control exists, the API takes the actor from these headers and
-# records it on every event. Ivanova works for the education founder, Petrov for the culture
-# founder; Sidorova is the deputy director of an education institution and reports for it.
-EDUCATION=(-H 'X-Actor-Id: ivanova' -H 'X-Actor-Role: official' -H 'X-Actor-Agency: education')
-CULTURE=(-H 'X-Actor-Id: petrov' -H 'X-Actor-Role: official' -H 'X-Actor-Agency: culture')
-INSTITUTION=(-H 'X-Actor-Id: sidorova' -H 'X-Actor-Role: official' -H 'X-Actor-Agency: education')
+# need_token NAME HOW: stops the script, saying how to get the token, if $NAME is unset.
+need_token() {
+  if [ -z "${!1:-}" ]; then
+    printf '%s is not set: the bearer token of %s.\nSee the head of %s for how to get it.\n' \
+      "$1" "$2" "$0" >&2
+    exit 2
+  fi
+}
+need_token EDUCATION_TOKEN 'an education official of "Северный муниципальный район"'
+need_token CULTURE_TOKEN 'a culture official of "Северный муниципальный район"'
+
+# Who acts. The API records the principal of each token on every event it writes. Ivanova
+# works for the education founder, Petrov for the culture founder; Sidorova is the deputy
+# director of an education institution and reports for it. Reads are made as Ivanova:
+# officials read their own municipality.
+EDUCATION=(-H "Authorization: Bearer $EDUCATION_TOKEN")
+CULTURE=(-H "Authorization: Bearer $CULTURE_TOKEN")
+INSTITUTION=(-H "Authorization: Bearer ${INSTITUTION_TOKEN:-$EDUCATION_TOKEN}")
 
 MUNICIPALITY="Северный муниципальный район"
 SERVICE="804200О.99.0.ББ52АЖ48000"
+
+# INNs of legal entities: region 38, seven random digits, and the check digit (the weights
+# of the Federal Tax Service, as in domain/organization.py). One per line.
+inns() {
+  python3 -c 'import random, sys
+weights = (2, 4, 10, 3, 5, 9, 4, 6, 8)
+for _ in range(int(sys.argv[1])):
+    nine = "38" + "".join(random.choice("0123456789") for _ in range(7))
+    print(nine + str(sum(w * int(d) for w, d in zip(weights, nine)) % 11 % 10))' "$1"
+}
+read -r -d '' INN_CDT INN_SYUT INN_CKR < <(inns 3) || true
 
 # post PATH JSON [curl options...]: one write; prints the answer; fails on an error status.
 post() {
@@ -70,6 +116,18 @@ refused() {
 
 step() { printf '\n== %s\n' "$*"; }
 
+# register NAME INN KIND AGENCY FOUNDER ADDRESS [ACTOR...]: registers an organisation of the
+# municipality in the network register; prints the answer, sets ORGANIZATION.
+register() {
+  local r
+  r=$(post /organizations "{
+    \"name\": \"$1\", \"inn\": \"$2\", \"kind\": \"$3\", \"agency\": \"$4\",
+    \"founder\": \"$5\", \"municipality\": \"$MUNICIPALITY\", \"address\": \"$6\"}" \
+    "${@:7}")
+  echo "$r"
+  ORGANIZATION=$(field id <<<"$r")
+}
+
 # draft INSTITUTION AGENCY FOUNDER ORGANIZATION_ID PLANNED ALLOWED COST [ACTOR...]: drafts
 # an assignment for 2027 with one service line; prints the answer, sets ASSIGNMENT.
 draft() {
@@ -98,14 +156,25 @@ step "0. The service is up, and the projections are caught up"
 curl -sS --fail-with-body "$BASE/ready"
 echo
 
-step "1. Draft three assignments for 2027: two of the education founder, one of culture"
-draft "МБУ ДО «Центр детского творчества»" education "Управление образования" 3801000001 \
+step "1. Register the three institutions in the network register; each founder its own"
+register "МБУ ДО «Центр детского творчества»" "$INN_CDT" additional_education education \
+  "Управление образования" "г. Северск, ул. Ленина, 14" "${EDUCATION[@]}"
+CDT_ORG=$ORGANIZATION
+register "МБУ ДО «Станция юных техников»" "$INN_SYUT" additional_education education \
+  "Управление образования" "г. Северск, ул. Заводская, 3" "${EDUCATION[@]}"
+SYUT_ORG=$ORGANIZATION
+register "МБУК «Центр культурного развития»" "$INN_CKR" culture culture \
+  "Управление культуры" "г. Северск, пр. Мира, 27" "${CULTURE[@]}"
+CKR_ORG=$ORGANIZATION
+
+step "1a. Draft three assignments for 2027: two of the education founder, one of culture"
+draft "МБУ ДО «Центр детского творчества»" education "Управление образования" "$CDT_ORG" \
   '{"2027": "12000", "2028": "12500", "2029": "13000"}' 5 148.60 "${EDUCATION[@]}"
 CDT=$ASSIGNMENT
-draft "МБУ ДО «Станция юных техников»" education "Управление образования" 3801000002 \
+draft "МБУ ДО «Станция юных техников»" education "Управление образования" "$SYUT_ORG" \
   '{"2027": "8000", "2028": "8200"}' 5 152.40 "${EDUCATION[@]}"
 SYUT=$ASSIGNMENT
-draft "МБУК «Центр культурного развития»" culture "Управление культуры" 3801000003 \
+draft "МБУК «Центр культурного развития»" culture "Управление культуры" "$CKR_ORG" \
   '{"2027": "6000"}' 10 139.80 "${CULTURE[@]}"
 CKR=$ASSIGNMENT
 
@@ -119,7 +188,7 @@ echo
 post "/assignments/$CKR/approve" \
   '{"basis_document": "Приказ Управления культуры № 58 от 27.12.2026"}' "${CULTURE[@]}"
 echo
-get "/assignments/$CDT" | python3 -c '
+get "/assignments/$CDT" "${EDUCATION[@]}" | python3 -c '
 import json, sys
 a = json.load(sys.stdin)
 print(a["institution"], "-", a["status"], "- version", a["version"])
@@ -147,12 +216,13 @@ step "5. The founder accepts the report"
 R=$(post "/assignments/$CDT/reports/$REPORT/accept" '{}' "${EDUCATION[@]}")
 echo "$R"
 POSITION=$(field position <<<"$R")
-get "/assignments/$CDT" | python3 -c '
+get "/assignments/$CDT" "${EDUCATION[@]}" | python3 -c '
 import json, sys
 print(json.dumps(json.load(sys.stdin)["reports"], ensure_ascii=False, indent=2))'
 
 step "6. The execution dashboard: services beyond tolerance and the subsidy at risk"
-get "/assignments/outside-tolerance?fiscal_year=2027&min_position=$POSITION" | pretty
+get "/assignments/outside-tolerance?fiscal_year=2027&min_position=$POSITION" "${EDUCATION[@]}" |
+  pretty
 
 step "7. Amend the plan: the founder lowers 2027 by the 600 person-hours lost to quarantine"
 post "/assignments/$CDT/amend" '{
@@ -160,7 +230,7 @@ post "/assignments/$CDT/amend" '{
   "reason": "Снижение объёма из-за карантина в феврале 2027 года",
   "basis_document": "Приказ Управления образования № 61 от 15.07.2027"}' "${EDUCATION[@]}"
 echo
-get "/assignments/$CDT/history" | python3 -c '
+get "/assignments/$CDT/history" "${EDUCATION[@]}" | python3 -c '
 import json, sys
 e = json.load(sys.stdin)["events"][-1]
 print(json.dumps({k: e[k] for k in ("type", "version", "reason", "basis_document", "data")},
@@ -200,7 +270,7 @@ refused 409 post /redistributions "{
              {\"assignment_id\": \"$SYUT\", \"delta\": \"350\"}]}" "${EDUCATION[@]}"
 
 step "12. The register: planned at first and now, the last report, the subsidy"
-get "/assignments?fiscal_year=2027&min_position=$POSITION" -G \
+get "/assignments?fiscal_year=2027&min_position=$POSITION" "${EDUCATION[@]}" -G \
   --data-urlencode "municipality=$MUNICIPALITY" | python3 -c '
 import json, sys
 ours = set(sys.argv[1:])
@@ -216,7 +286,7 @@ for r in json.load(sys.stdin)["items"]:
 ' "$CDT" "$SYUT" "$CKR"
 
 step "13. The redistribution log: from and to, volume, subsidy effect, basis"
-get "/redistributions?min_position=$POSITION" | python3 -c '
+get "/redistributions?min_position=$POSITION" "${EDUCATION[@]}" | python3 -c '
 import json, sys
 ours = set(sys.argv[1:])
 for r in json.load(sys.stdin)["items"]:

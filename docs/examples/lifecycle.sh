@@ -3,7 +3,24 @@
 # second project that is suspended, resumed and cancelled, then the common errors.
 # This is the session of docs/api-guide.md, step by step.
 #
-#   BASE=http://127.0.0.1:8000 docs/examples/lifecycle.sh
+#   LEAD_TOKEN=iat_... PARTNER_TOKEN=iat_... BASE=http://127.0.0.1:8000 \
+#     docs/examples/lifecycle.sh
+#
+# Every request carries an official's bearer token (Authorization: Bearer ...). Officials
+# write only in their own municipality, and only where their agency takes part; the projects
+# here are in "Северный муниципальный район". So the script needs two officials of it:
+#
+#   LEAD_TOKEN     an education official. `interagency demo` prints one (its "official"
+#                  line), or register one yourself:
+#                    interagency principals add --name "Иванова М. П." --role official \
+#                      --agency education --municipality "Северный муниципальный район"
+#   PARTNER_TOKEN  a culture official:
+#                    interagency principals add --name "Петров А. И." --role official \
+#                      --agency culture --municipality "Северный муниципальный район"
+#
+# `principals add` prints the new principal's token once, on its "token" line (iat_...):
+# keep it, it cannot be shown again. Run it from the repository root (or use
+# .venv/bin/interagency) with the same settings as the server, while the server runs.
 #
 # Needs bash, curl 7.76+ (for --fail-with-body) and python3 (to read JSON answers).
 # Every run creates new projects, so it can be run again on the same server.
@@ -12,10 +29,22 @@ set -euo pipefail
 BASE=${BASE:-http://127.0.0.1:8000}
 API="$BASE/api/v1"
 
-# Who acts. Until access control exists, the API takes the actor from these headers and
-# records it on every event. Ivanova (education) leads; Petrov (culture) is the partner.
-LEAD=(-H 'X-Actor-Id: ivanova' -H 'X-Actor-Role: official' -H 'X-Actor-Agency: education')
-PARTNER=(-H 'X-Actor-Id: petrov' -H 'X-Actor-Role: official' -H 'X-Actor-Agency: culture')
+# need_token NAME HOW: stops the script, saying how to get the token, if $NAME is unset.
+need_token() {
+  if [ -z "${!1:-}" ]; then
+    printf '%s is not set: the bearer token of %s.\nSee the head of %s for how to get it.\n' \
+      "$1" "$2" "$0" >&2
+    exit 2
+  fi
+}
+need_token LEAD_TOKEN 'an education official of "Северный муниципальный район"'
+need_token PARTNER_TOKEN 'a culture official of "Северный муниципальный район"'
+
+# Who acts. The API records the principal of each token on every event it writes. Ivanova
+# (education) leads; Petrov (culture) is the partner. Reads are made as the lead: officials
+# read their own municipality.
+LEAD=(-H "Authorization: Bearer $LEAD_TOKEN")
+PARTNER=(-H "Authorization: Bearer $PARTNER_TOKEN")
 
 # post PATH JSON [curl options...]: one write; prints the answer; fails on an error status.
 post() {
@@ -135,7 +164,7 @@ refused 409 post "/projects/$PROJECT/gate/pass" '{
   "basis_document": "Распоряжение № 112 от 12.04.2027"}' "${LEAD[@]}"
 
 step "6. Progress of stage 1, read from the projection once it has our last write"
-get "/projects/$PROJECT/progress?min_position=$POSITION" | python3 -c '
+get "/projects/$PROJECT/progress?min_position=$POSITION" "${LEAD[@]}" | python3 -c '
 import json, sys
 for s in json.load(sys.stdin)["stages"]:
     print(s["number"], s["stage"], s["status"], s["percent_complete"],
@@ -186,7 +215,7 @@ post "/projects/$PROJECT/gate/reject" '{
   "reason": "Нет типового договора о сетевой форме",
   "decision_ref": "Протокол МРГ № 6"}' "${LEAD[@]}"
 echo
-R=$(get "/projects/$PROJECT")
+R=$(get "/projects/$PROJECT" "${LEAD[@]}")
 REGULATION=$(python3 -c '
 import json, sys
 project = json.load(sys.stdin)
@@ -203,7 +232,7 @@ echo "$R"
 POSITION=$(field position <<<"$R")
 
 step "12. Progress: four stages completed, 100 % each"
-get "/projects/$PROJECT/progress?min_position=$POSITION" | python3 -c '
+get "/projects/$PROJECT/progress?min_position=$POSITION" "${LEAD[@]}" | python3 -c '
 import json, sys
 p = json.load(sys.stdin)
 print("project", p["status"], "at position", p["position"])
@@ -211,19 +240,21 @@ for s in p["stages"]:
     print(s["number"], s["stage"], s["status"], s["percent_complete"], s["gate_decision_ref"])'
 
 step "13. History: every event, who did it, why, and which request"
-HISTORY=$(get "/projects/$PROJECT/history")
+HISTORY=$(get "/projects/$PROJECT/history" "${LEAD[@]}")
 python3 -c '
 import json, sys
 events = json.load(sys.stdin)["events"]
 gate = next(e for e in events if e["type"] == "StageGatePassed")
 print(json.dumps(gate, ensure_ascii=False, indent=2))' <<<"$HISTORY"
+# The actor's id is the principal's id (a UUID): shown here by its agency and first digits.
 python3 -c '
 import json, sys
 for e in json.load(sys.stdin)["events"]:
     why = e["reason"] or ""
     if e["decision_ref"]:
         why += " [" + e["decision_ref"] + "]"
-    print("%2d %-20s %-7s %s" % (e["version"], e["type"], e["actor"]["id"], why))' <<<"$HISTORY"
+    who = "%-9s %s…" % (e["actor"]["agency"], e["actor"]["id"][:8])
+    print("%2d %-20s %-19s %s" % (e["version"], e["type"], who, why))' <<<"$HISTORY"
 
 step "14. A second project: suspend, a refused command, resume, cancel"
 R=$(post /projects '{
@@ -245,23 +276,31 @@ echo
 R=$(post "/projects/$SECOND/cancel" \
   '{"reason": "Проект объединён с «Инженерными каникулами»"}' "${LEAD[@]}")
 echo "$R"
-get "/projects/$SECOND/progress?min_position=$(field position <<<"$R")" | python3 -c '
+get "/projects/$SECOND/progress?min_position=$(field position <<<"$R")" "${LEAD[@]}" |
+  python3 -c '
 import json, sys
 p = json.load(sys.stdin)
 print("project", p["status"])
 for s in p["stages"]:
     print(s["number"], s["stage"], s["status"])'
 
-step "15. Errors are problem+json: no actor (401), unknown project (404), invalid input (422)"
+step "15. Errors are problem+json: no or a bad token (401), an agency that takes no part (403),
+   an unknown project (404), invalid input (422)"
 refused 401 post "/projects/$PROJECT/suspend" '{"reason": "x"}'
-refused 404 get "/projects/00000000-0000-0000-0000-000000000000"
+refused 401 post "/projects/$PROJECT/suspend" '{"reason": "x"}' \
+  -H 'Authorization: Bearer iat_not_a_token'
+# The second project is of sport and education: the culture partner may not write to it.
+refused 403 post "/projects/$SECOND/deliverables" '{
+  "stage": "social_ties_program", "title": "Программа", "mechanism": "monitoring"}' \
+  "${PARTNER[@]}"
+refused 404 get "/projects/00000000-0000-0000-0000-000000000000" "${LEAD[@]}"
 refused 422 post "/projects/$SECOND/deliverables" '{
   "stage": "stage_five", "title": "Отчёт", "mechanism": "monitoring"}' "${LEAD[@]}"
 
 step "16. A read that asks for a position the projection has not reached: 503 after a short wait"
-refused 503 get "/projects/$PROJECT/progress?min_position=999999999"
+refused 503 get "/projects/$PROJECT/progress?min_position=999999999" "${LEAD[@]}"
 
 step "17. The first project is completed"
-STATUS=$(get "/projects/$PROJECT" | field status)
+STATUS=$(get "/projects/$PROJECT" "${LEAD[@]}" | field status)
 echo "project $PROJECT is $STATUS"
 [ "$STATUS" = completed ]

@@ -4,7 +4,25 @@
 # roster, the meetings, the overdue action items and the completion rate.
 # This is the session of docs/working-groups-guide.md, step by step.
 #
-#   BASE=http://127.0.0.1:8000 docs/examples/meeting.sh
+#   CHAIR_TOKEN=iat_... SECRETARY_TOKEN=iat_... BASE=http://127.0.0.1:8000 \
+#     docs/examples/meeting.sh
+#
+# Every request carries an official's bearer token (Authorization: Bearer ...). Officials
+# write only in their own municipality, and only where their agency takes part; the project
+# and the group here are in "Северный муниципальный район". So the script needs two
+# officials of it:
+#
+#   CHAIR_TOKEN      an education official. `interagency demo` prints one (its "official"
+#                    line), or register one yourself:
+#                      interagency principals add --name "Иванова М. П." --role official \
+#                        --agency education --municipality "Северный муниципальный район"
+#   SECRETARY_TOKEN  a culture official:
+#                      interagency principals add --name "Петров А. И." --role official \
+#                        --agency culture --municipality "Северный муниципальный район"
+#
+# `principals add` prints the new principal's token once, on its "token" line (iat_...):
+# keep it, it cannot be shown again. Run it from the repository root (or use
+# .venv/bin/interagency) with the same settings as the server, while the server runs.
 #
 # Needs bash, curl 7.76+ (for --fail-with-body) and python3 (to read JSON answers).
 # Every run creates a new project and a new group, so it can be run again on the same server.
@@ -13,11 +31,25 @@ set -euo pipefail
 BASE=${BASE:-http://127.0.0.1:8000}
 API="$BASE/api/v1"
 
-# Who acts. Until access control exists, the API takes the actor from these headers and
-# records it on every event. Ivanova (education) chairs the group; Petrov (culture) is its
-# secretary and keeps the protocol.
-CHAIR=(-H 'X-Actor-Id: ivanova' -H 'X-Actor-Role: official' -H 'X-Actor-Agency: education')
-SECRETARY=(-H 'X-Actor-Id: petrov' -H 'X-Actor-Role: official' -H 'X-Actor-Agency: culture')
+# need_token NAME HOW: stops the script, saying how to get the token, if $NAME is unset.
+need_token() {
+  if [ -z "${!1:-}" ]; then
+    printf '%s is not set: the bearer token of %s.\nSee the head of %s for how to get it.\n' \
+      "$1" "$2" "$0" >&2
+    exit 2
+  fi
+}
+need_token CHAIR_TOKEN 'an education official of "Северный муниципальный район"'
+need_token SECRETARY_TOKEN 'a culture official of "Северный муниципальный район"'
+
+# Who acts. The API records the principal of each token on every event it writes. Ivanova
+# (education) chairs the group; Petrov (culture) is its secretary and keeps the protocol.
+# An official writes to the group when their agency convenes it (the agency of whoever
+# establishes it: education here) or has a member in it: so the secretary writes to it only
+# once the culture members are appointed (step 4).
+# Reads are made as the chair: officials read their own municipality.
+CHAIR=(-H "Authorization: Bearer $CHAIR_TOKEN")
+SECRETARY=(-H "Authorization: Bearer $SECRETARY_TOKEN")
 
 # post PATH JSON [curl options...]: one write; prints the answer; fails on an error status.
 post() {
@@ -191,7 +223,7 @@ step "12. Sign the protocol; from now on this meeting's record never changes"
 post "/working-groups/$GROUP/meetings/$MEETING/sign" '{"protocol_number": "МРГ-1/2026"}' \
   "${CHAIR[@]}"
 echo
-get "/working-groups/$GROUP" | python3 -c '
+get "/working-groups/$GROUP" "${CHAIR[@]}" | python3 -c '
 import json, sys
 group = json.load(sys.stdin)
 names = {m["id"]: m["person"] for m in group["members"]}
@@ -207,7 +239,7 @@ step "13. Pass the project's gate, citing the decision"
 R=$(post "/projects/$PROJECT/gate/pass" \
   "{\"reason\": \"Этап 1 выполнен\", \"decision_id\": \"$DECISION\"}" "${CHAIR[@]}")
 echo "$R"
-get "/projects/$PROJECT/history" | python3 -c '
+get "/projects/$PROJECT/history" "${CHAIR[@]}" | python3 -c '
 import json, sys
 gate = next(e for e in json.load(sys.stdin)["events"] if e["type"] == "StageGatePassed")
 print(json.dumps({k: gate[k] for k in ("type", "version", "reason", "decision_ref", "data")},
@@ -220,14 +252,14 @@ echo "$R"
 POSITION=$(field position <<<"$R")
 
 step "15. The decisions register: the group's decisions, each with its vote"
-get "/decisions?group_id=$GROUP&min_position=$POSITION" | python3 -c '
+get "/decisions?group_id=$GROUP&min_position=$POSITION" "${CHAIR[@]}" | python3 -c '
 import json, sys
 for d in json.load(sys.stdin)["items"]:
     d.pop("recorded_at")
     print(json.dumps(d, ensure_ascii=False, indent=2))'
 
 step "16. The roster: current members by agency and position"
-get "/working-groups/$GROUP/roster?min_position=$POSITION" | python3 -c '
+get "/working-groups/$GROUP/roster?min_position=$POSITION" "${CHAIR[@]}" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
 for m in r["members"]:
@@ -237,21 +269,22 @@ print("by agency:", r["by_agency"])
 print("by position:", r["by_position"])'
 
 step "17. Meetings: attendance rate and quorum"
-get "/working-groups/$GROUP/meetings?min_position=$POSITION" | python3 -c '
+get "/working-groups/$GROUP/meetings?min_position=$POSITION" "${CHAIR[@]}" | python3 -c '
 import json, sys
 for m in json.load(sys.stdin)["meetings"]:
     m.pop("agenda")
     print(json.dumps(m, ensure_ascii=False, indent=2))'
 
 step "18. Overdue action items on 2026-11-23, and the group's completion rate"
-get "/action-items?group_id=$GROUP&status=overdue&today=2026-11-23&min_position=$POSITION" |
+get "/action-items?group_id=$GROUP&status=overdue&today=2026-11-23&min_position=$POSITION" \
+  "${CHAIR[@]}" |
   python3 -c '
 import json, sys
 r = json.load(sys.stdin)
 print("overdue:", r["total"])
 for a in r["items"]:
     print(a["deadline"], a["owner"], "-", a["description"])'
-get "/action-items/stats?today=2026-11-23&min_position=$POSITION" | python3 -c '
+get "/action-items/stats?today=2026-11-23&min_position=$POSITION" "${CHAIR[@]}" | python3 -c '
 import json, sys
 group = sys.argv[1]
 for g in json.load(sys.stdin)["groups"]:

@@ -8,7 +8,22 @@
 # found by the control of teaching parties.
 # This is the session of docs/network-guide.md, step by step.
 #
-#   BASE=http://127.0.0.1:8000 docs/examples/network.sh
+#   ADMIN_TOKEN=iat_... BASE=http://127.0.0.1:8000 docs/examples/network.sh
+#
+# Every request but the public catalogue's carries a bearer token (Authorization: Bearer
+# ...). Officials write only in their own municipality, and only where their agency takes
+# part. Each run works in a municipality of its own, named after the run, so the script
+# registers its officials (and an analyst) of that municipality itself, as an admin, through
+# the admin API (POST /api/v1/admin/principals). It needs an admin's token:
+#
+#   ADMIN_TOKEN  `interagency demo` prints one (its "admin" line), or register an admin:
+#                  interagency principals add --name "Администратор" --role admin
+#                `principals add` prints the token once, on its "token" line (iat_...): keep
+#                it, it cannot be shown again. Run it from the repository root (or use
+#                .venv/bin/interagency) with the same settings as the server.
+#
+# The principals a run registers stay in the register (`interagency principals list` shows
+# them, labelled "docs/examples/network.sh <run>"); the script never prints their tokens.
 #
 # Needs bash, curl 7.76+ (for --fail-with-body) and python3 (to read JSON answers and to make
 # INNs). Every run registers organisations with new INNs in a municipality named after the
@@ -19,11 +34,12 @@ set -euo pipefail
 BASE=${BASE:-http://127.0.0.1:8000}
 API="$BASE/api/v1"
 
-# Who acts. Until access control exists, the API takes the actor from these headers and
-# records it on every event. Ivanova keeps the network register at the education department;
-# Sidorova is the deputy director of the centre of additional education and enrols children.
-EDUCATION=(-H 'X-Actor-Id: ivanova' -H 'X-Actor-Role: official' -H 'X-Actor-Agency: education')
-CENTRE=(-H 'X-Actor-Id: sidorova' -H 'X-Actor-Role: official' -H 'X-Actor-Agency: education')
+if [ -z "${ADMIN_TOKEN:-}" ]; then
+  printf '%s\n' "ADMIN_TOKEN is not set: the bearer token of an admin, who registers this" \
+    "run's officials. See the head of $0 for how to get it." >&2
+  exit 2
+fi
+ADMIN=(-H "Authorization: Bearer $ADMIN_TOKEN")
 
 # One tag per run: the municipality and the children's pseudonymous ids carry it.
 RUN=$(python3 -c 'import uuid; print(uuid.uuid4().hex[:6])')
@@ -93,14 +109,27 @@ refused() {
 
 step() { printf '\n== %s\n' "$*"; }
 
-# register NAME INN KIND AGENCY FOUNDER ADDRESS: registers an organisation of the
+# principal NAME ROLE [AGENCY]: registers a principal of the run's municipality, as the
+# admin; prints its id, sets TOKEN to its bearer token (shown once, in this answer only).
+principal() {
+  local r agency=null
+  if [ -n "${3:-}" ]; then agency="\"$3\""; fi
+  r=$(post /admin/principals "{
+    \"name\": \"$1\", \"role\": \"$2\", \"agency\": $agency,
+    \"municipality\": \"$MUNICIPALITY\", \"label\": \"docs/examples/network.sh $RUN\"}" \
+    "${ADMIN[@]}")
+  echo "$2${3:+ $3} $1: principal $(field principal_id <<<"$r")"
+  TOKEN=$(field token <<<"$r")
+}
+
+# register NAME INN KIND AGENCY FOUNDER ADDRESS [ACTOR...]: registers an organisation of the
 # municipality; prints the answer, sets ORGANIZATION.
 register() {
   local r
   r=$(post /organizations "{
     \"name\": \"$1\", \"inn\": \"$2\", \"kind\": \"$3\", \"agency\": \"$4\",
     \"founder\": \"$5\", \"municipality\": \"$MUNICIPALITY\", \"address\": \"$6\"}" \
-    "${EDUCATION[@]}")
+    "${@:7}")
   echo "$r"
   ORGANIZATION=$(field id <<<"$r")
 }
@@ -121,15 +150,31 @@ step "0. The service is up, and the projections are caught up"
 curl -sS --fail-with-body "$BASE/ready"
 echo
 
+step "0a. The admin registers the officials of the run's municipality, and an analyst"
+# Who acts. The API records the principal of each token on every event it writes. Ivanova
+# keeps the network register at the education department; Sidorova is the deputy director
+# of the centre of additional education and enrols children; Orlov represents the plant (an
+# organisation of agency "other": only an official of that agency registers it). Reads are
+# made as Ivanova (officials read their own municipality), the summaries of step 21 as the
+# analyst.
+principal "Иванова М. П." official education
+EDUCATION=(-H "Authorization: Bearer $TOKEN")
+principal "Сидорова Е. В." official education
+CENTRE=(-H "Authorization: Bearer $TOKEN")
+principal "Орлов С. В." official other
+PLANT_REP=(-H "Authorization: Bearer $TOKEN")
+principal "Аналитик отдела мониторинга" analyst
+ANALYST=(-H "Authorization: Bearer $TOKEN")
+
 step "1. Register three organisations: a centre of additional education, a school, an enterprise"
 register "МБУ ДО «Центр детского творчества»" "$INN_CENTRE" additional_education education \
-  "Управление образования" "рп Приозёрный, ул. Центральная, 12"
+  "Управление образования" "рп Приозёрный, ул. Центральная, 12" "${EDUCATION[@]}"
 CENTRE_ID=$ORGANIZATION
 register "МБОУ «Приозёрная СОШ № 2»" "$INN_SCHOOL" general_education education \
-  "Управление образования" "рп Приозёрный, ул. Школьная, 5"
+  "Управление образования" "рп Приозёрный, ул. Школьная, 5" "${EDUCATION[@]}"
 SCHOOL=$ORGANIZATION
 register "АО «Приозёрный машиностроительный завод»" "$INN_PLANT" enterprise other \
-  "Акционеры общества" "рп Приозёрный, Промышленный проезд, 1"
+  "Акционеры общества" "рп Приозёрный, Промышленный проезд, 1" "${PLANT_REP[@]}"
 PLANT=$ORGANIZATION
 
 step "1a. An INN is checked (422 for a wrong check digit) and registered once (409)"
@@ -137,11 +182,11 @@ WRONG=${INN_PLANT:0:9}$(((${INN_PLANT:9:1} + 1) % 10))
 refused 422 post /organizations "{
   \"name\": \"ООО «Опечатка»\", \"inn\": \"$WRONG\", \"kind\": \"enterprise\",
   \"agency\": \"other\", \"founder\": \"Учредитель\", \"municipality\": \"$MUNICIPALITY\",
-  \"address\": \"рп Приозёрный\"}" "${EDUCATION[@]}"
+  \"address\": \"рп Приозёрный\"}" "${PLANT_REP[@]}"
 refused 409 post /organizations "{
   \"name\": \"Завод (повторно)\", \"inn\": \"$INN_PLANT\", \"kind\": \"enterprise\",
   \"agency\": \"other\", \"founder\": \"Акционеры общества\",
-  \"municipality\": \"$MUNICIPALITY\", \"address\": \"рп Приозёрный\"}" "${EDUCATION[@]}"
+  \"municipality\": \"$MUNICIPALITY\", \"address\": \"рп Приозёрный\"}" "${PLANT_REP[@]}"
 
 step "2. The centre's licence entry: additional education of children and adults"
 post "/organizations/$CENTRE_ID/licences" '{
@@ -150,7 +195,7 @@ post "/organizations/$CENTRE_ID/licences" '{
   "issued_on": "2015-06-10",
   "issuer": "Служба по контролю и надзору в сфере образования области"}' "${EDUCATION[@]}"
 echo
-get "/organizations/$CENTRE_ID?on=2027-09-01" | python3 -c '
+get "/organizations/$CENTRE_ID?on=2027-09-01" "${EDUCATION[@]}" | python3 -c '
 import json, sys
 o = json.load(sys.stdin)
 print(o["name"], "- educational:", o["is_educational"],
@@ -190,7 +235,7 @@ echo
 step "4. Every teaching party approves: the centre and the school for the network program"
 post "/programs/$ROBOTICS/approvals" "{\"party_id\": \"$CENTRE_ID\"}" "${EDUCATION[@]}"
 echo
-get "/programs/$ROBOTICS" | python3 -c '
+get "/programs/$ROBOTICS" "${EDUCATION[@]}" | python3 -c '
 import json, sys
 p = json.load(sys.stdin)
 print(p["status"], "- approved by", p["approved_by"], "- awaiting", p["awaiting_approval"])'
@@ -200,7 +245,7 @@ post "/programs/$ROBOTICS/approvals" \
 echo
 post "/programs/$ART/approvals" "{\"party_id\": \"$CENTRE_ID\"}" "${EDUCATION[@]}"
 echo
-get "/programs/$ROBOTICS" | field status
+get "/programs/$ROBOTICS" "${EDUCATION[@]}" | field status
 
 step "5. A network program is published only under an agreement in force (409)"
 refused 409 post "/programs/$ROBOTICS/publish" '{}' "${EDUCATION[@]}"
@@ -283,7 +328,7 @@ SCHOOL_LICENCE=$(field licence_id <<<"$R")
 post "/agreements/$AGREEMENT/activate" \
   '{"basis_document": "Приказ Управления образования № 240 от 30.08.2027"}' "${EDUCATION[@]}"
 echo
-get "/agreements/$AGREEMENT" | python3 -c '
+get "/agreements/$AGREEMENT" "${EDUCATION[@]}" | python3 -c '
 import json, sys
 a = json.load(sys.stdin)
 print(a["number"], a["status"], "- version in force:", a["in_force_version"])
@@ -345,7 +390,7 @@ echo "$R"
 POSITION=$(field position <<<"$R")
 
 step "16. Coverage in 2027: 4 unique children of 20, though 5 enrolments"
-get "/coverage?year=2027&min_position=$POSITION" -G \
+get "/coverage?year=2027&min_position=$POSITION" "${EDUCATION[@]}" -G \
   --data-urlencode "municipality=$MUNICIPALITY" | python3 -c '
 import json, sys
 c = json.load(sys.stdin)
@@ -375,7 +420,7 @@ done
 R=$(post "/agreements/$AGREEMENT/activate" '{}' "${EDUCATION[@]}")
 echo "$R"
 POSITION=$(field position <<<"$R")
-get "/agreements/$AGREEMENT" | python3 -c '
+get "/agreements/$AGREEMENT" "${EDUCATION[@]}" | python3 -c '
 import json, sys
 a = json.load(sys.stdin)
 print(a["number"], a["status"], "- version in force:", a["in_force_version"])
@@ -385,18 +430,19 @@ for v in a["versions"]:
         print("    %-14s %s %s (%s)" % (c["resource_type"], c["volume"], c["unit"], c["description"]))'
 
 step "18. The agreement's history: each version proposed, signed and put in force"
-get "/agreements/$AGREEMENT/history" | python3 -c '
+get "/agreements/$AGREEMENT/history" "${EDUCATION[@]}" | python3 -c '
 import json, sys
 for e in json.load(sys.stdin)["events"]:
     data = e["data"]
     what = "version %s" % data["version"] if "version" in data else ""
     if e["type"] == "AgreementSigned":
         what += " by " + data["signatory"]
-    print("%2d %-27s %-8s %s" % (e["version"], e["type"], e["actor"]["id"], what))'
+    who = "%-9s %s…" % (e["actor"]["agency"], e["actor"]["id"][:8])
+    print("%2d %-27s %-19s %s" % (e["version"], e["type"], who, what))'
 
 step "19. The control of teaching parties without a valid licence: none, as it should be"
 get "/organizations/unlicensed-teaching-parties?on=2028-02-12&min_position=$POSITION" -G \
-  --data-urlencode "municipality=$MUNICIPALITY" | pretty
+  --data-urlencode "municipality=$MUNICIPALITY" "${EDUCATION[@]}" | pretty
 
 step "20. The school's licence is suspended; the control now finds the school"
 R=$(post "/organizations/$SCHOOL/licences/$SCHOOL_LICENCE/suspend" '{
@@ -406,10 +452,11 @@ R=$(post "/organizations/$SCHOOL/licences/$SCHOOL_LICENCE/suspend" '{
 echo "$R"
 POSITION=$(field position <<<"$R")
 get "/organizations/unlicensed-teaching-parties?on=2028-02-12&min_position=$POSITION" -G \
-  --data-urlencode "municipality=$MUNICIPALITY" | pretty
+  --data-urlencode "municipality=$MUNICIPALITY" "${EDUCATION[@]}" | pretty
 
 step "21. For analysts: programs by direction and form, resources contributed by type"
-get "/programs/summary?min_position=$POSITION" -G --data-urlencode "municipality=$MUNICIPALITY" |
+get "/programs/summary?min_position=$POSITION" -G --data-urlencode "municipality=$MUNICIPALITY" \
+  "${ANALYST[@]}" |
   python3 -c '
 import json, sys
 s = json.load(sys.stdin)
@@ -418,7 +465,7 @@ for name in ("by_direction", "by_form"):
         print("%-12s %-22s programs %d published %d capacity %3d enrolled %d free %d" % (
             name, g["key"], g["programs"], g["published"], g["capacity"],
             g["active_enrolments"], g["free_places"]))'
-get "/agreements/contributions?min_position=$POSITION" -G \
+get "/agreements/contributions?min_position=$POSITION" "${ANALYST[@]}" -G \
   --data-urlencode "municipality=$MUNICIPALITY" | python3 -c '
 import json, sys
 for r in json.load(sys.stdin)["items"]:

@@ -8,7 +8,7 @@ every write at once.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import httpx
@@ -18,6 +18,8 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from api.main import create_app
+from domain.values import EventMeta
+from interagency.cli_principals import add_with_token
 from interagency.services import Services
 from interagency.settings import ConnectionParams, Settings
 from interagency.storage import ensure_database
@@ -33,7 +35,22 @@ def client(
 ) -> Iterator[TestClient]:
     """An HTTP client of the API; the session worker keeps the projections up to date."""
     with TestClient(create_app(settings, services)) as c:
+        c.event_hooks["request"].append(_default_reader)
         yield c
+
+
+def _default_reader(request: httpx.Request) -> None:
+    """A request sent without credentials reads as an auditor (who reads everything).
+
+    Tests of anonymous access send ``Authorization: ""`` (see ``ANONYMOUS``): an empty
+    header is no credential to the API.
+    """
+    if "authorization" not in request.headers:
+        token, _ = _CURRENT["credentials"].issue("auditor", None, None, "default-reader")
+        request.headers["Authorization"] = f"Bearer {token}"
+
+
+ANONYMOUS = {"Authorization": ""}
 
 
 @pytest.fixture
@@ -65,24 +82,131 @@ def municipality() -> str:
     return f"Test district {uuid.uuid4().hex[:10]}"
 
 
+class Credentials:
+    """Test principals, registered through the application and cached for the session.
+
+    A token is minted the first time a (role, agency, municipality, name) is asked for;
+    officials default to the current test's municipality.
+    """
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._issued: dict[tuple[str, str | None, str | None, str], tuple[str, str]] = {}
+
+    def issue(
+        self, role: str, agency: str | None, municipality: str | None, name: str
+    ) -> tuple[str, str]:
+        """The token and principal id (actor id) of that principal."""
+        key = (role, agency, municipality, name)
+        if key not in self._issued:
+            issued = add_with_token(
+                self.services.app,
+                SETUP_META,
+                name=name,
+                role=role,
+                agency=agency,
+                municipality=municipality,
+                label="e2e",
+                expires_on=None,
+                today=self.services.settings.today(),
+            )
+            assert issued.token is not None
+            self._issued[key] = (issued.token, str(issued.principal_id))
+        return self._issued[key]
+
+
+SETUP_META = EventMeta(actor_id="e2e-setup", actor_role="system")
+_CURRENT: dict[str, Any] = {}
+
+
+@pytest.fixture(autouse=True)
+def _credentials(services: Services, municipality: str) -> Iterator[None]:
+    """Lets ``official_headers`` mint tokens in the session database for this test."""
+    if "credentials" not in _CURRENT or _CURRENT["credentials"].services is not services:
+        _CURRENT["credentials"] = Credentials(services)
+    _CURRENT["municipality"] = municipality
+    yield
+    _CURRENT.pop("municipality", None)
+
+
+class AuthHeaders(MutableMapping[str, str]):
+    """Request headers whose bearer token is minted when the request is sent.
+
+    Lazy so that module-level constants (``FOUNDER = official_headers(...)``) work: the
+    test's municipality and database are known only once the test runs.
+    """
+
+    def __init__(
+        self,
+        role: str,
+        agency: str | None,
+        municipality: str | None,
+        name: str,
+        headers: dict[str, str],
+    ) -> None:
+        self.role = role
+        self.agency = agency
+        self.municipality = municipality
+        self.name = name
+        self._headers = headers
+
+    def _issue(self) -> tuple[str, str]:
+        municipality = self.municipality
+        if municipality is None and self.role == "official":
+            municipality = _CURRENT["municipality"]
+        credentials: Credentials = _CURRENT["credentials"]
+        return credentials.issue(self.role, self.agency, municipality, self.name)
+
+    @property
+    def actor_id(self) -> str:
+        """The actor id events written with these headers name (the principal's id)."""
+        return self._issue()[1]
+
+    def _all(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._issue()[0]}", **self._headers}
+
+    def __getitem__(self, key: str) -> str:
+        return self._all()[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._headers[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._headers[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
 def official_headers(
     agency: str | None = "education",
     *,
     actor_id: str | None = None,
     role: str = "official",
+    municipality: str | None = None,
     request_id: str | None = None,
     **extra: str,
-) -> dict[str, str]:
-    """Headers of an official's write: who acts (X-Actor-*) and which request it is."""
-    headers = {
-        "X-Actor-Id": actor_id or f"official-{agency or 'none'}-1",
-        "X-Actor-Role": role,
-        "X-Request-ID": request_id or f"req-{uuid.uuid4().hex}",
-    }
-    if agency is not None:
-        headers["X-Actor-Agency"] = agency
+) -> AuthHeaders:
+    """Headers of a request by a principal of ``role`` (an official of ``agency`` by default).
+
+    ``actor_id`` names the principal (its display name); the actor id on events is the
+    principal's id (``headers.actor_id``). Officials act in the test's municipality unless
+    ``municipality`` names another; other roles are not limited to one.
+    """
+    headers = {"X-Request-ID": request_id or f"req-{uuid.uuid4().hex}"}
     headers.update({k.replace("_", "-"): v for k, v in extra.items()})
-    return headers
+    if role != "official" and agency == "education":
+        agency = None
+    name = actor_id or f"{role}-{agency or 'none'}-1"
+    return AuthHeaders(role, agency, municipality, name, headers)
+
+
+def role_headers(role: str, **kwargs: Any) -> AuthHeaders:
+    """Headers of an auditor, analyst or admin (not limited to a municipality)."""
+    return official_headers(None, role=role, **kwargs)
 
 
 def project_body(municipality: str, **overrides: Any) -> dict[str, Any]:

@@ -3,6 +3,10 @@
 A "staffed" group has five members from four agencies: a chair (education), a secretary
 (culture), two voting members (sport, education) and a non-voting member (health). With
 the default quorum (more than half of the 4 voting members) 3 must be present.
+
+Every write is sent by an education official of the group's municipality (the test's
+unless the group was established in another): the official who establishes a group
+convenes it for their agency, so that official may write to it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from interagency.services import Services
-from tests.e2e.conftest import API, expect_ok, official_headers
+from tests.e2e.conftest import API, AuthHeaders, expect_ok, official_headers
 
 FIRST_STAGE = "social_ties_program"
 SECOND_STAGE = "interaction_mechanisms"
@@ -88,23 +92,31 @@ class Minutes:
 
 @dataclass
 class Group:
-    """Drives one group over HTTP; every write must be accepted with the given status."""
+    """Drives one group over HTTP; every write must be accepted with the given status.
+
+    Writes are sent by an official of ``municipality`` (None: the test's municipality);
+    keyword ``headers`` go to :func:`official_headers` (another agency, If-Match, ...).
+    """
 
     client: TestClient
     id: str
     members: dict[str, str] = field(default_factory=dict)
     last: dict[str, Any] = field(default_factory=dict)
+    municipality: str | None = None
 
     @property
     def url(self) -> str:
         return f"{API}/working-groups/{self.id}"
 
+    def writer(self, **headers: Any) -> AuthHeaders:
+        """The headers of a write to this group (its municipality's education official)."""
+        headers.setdefault("municipality", self.municipality)
+        return official_headers(**headers)
+
     def post(
         self, path: str, body: dict[str, Any], status: int = 200, **headers: str
     ) -> dict[str, Any]:
-        response = self.client.post(
-            f"{self.url}/{path}", json=body, headers=official_headers(**headers)
-        )
+        response = self.client.post(f"{self.url}/{path}", json=body, headers=self.writer(**headers))
         answer = expect_ok(response, status)
         assert response.headers["ETag"] == f'"{answer["version"]}"'
         assert response.headers["X-Event-Position"] == str(answer["position"])
@@ -113,9 +125,7 @@ class Group:
 
     def raw(self, path: str, body: dict[str, Any], **headers: str) -> httpx.Response:
         """A write whose answer the test inspects itself (refusals)."""
-        return self.client.post(
-            f"{self.url}/{path}", json=body, headers=official_headers(**headers)
-        )
+        return self.client.post(f"{self.url}/{path}", json=body, headers=self.writer(**headers))
 
     def get(self) -> dict[str, Any]:
         return expect_ok(self.client.get(self.url))
@@ -230,13 +240,14 @@ class Group:
 
 
 def establish(client: TestClient, municipality: str, **overrides: Any) -> Group:
+    """Establishes a group of ``municipality``, by an education official of it."""
     response = client.post(
         f"{API}/working-groups",
         json=group_body(municipality, **overrides),
-        headers=official_headers(),
+        headers=official_headers(municipality=municipality),
     )
     answer = expect_ok(response, 201)
-    return Group(client, answer["id"], last=answer)
+    return Group(client, answer["id"], last=answer, municipality=municipality)
 
 
 def staffed(client: TestClient, municipality: str, **overrides: Any) -> Group:
@@ -246,7 +257,11 @@ def staffed(client: TestClient, municipality: str, **overrides: Any) -> Group:
 
 @contextmanager
 def nothing_written(services: Services) -> Iterator[None]:
-    """The event log's head does not move while the block runs."""
+    """The event log's head does not move while the block runs.
+
+    Headers mint their token when first sent, and minting writes events: mint the tokens a
+    block sends (``headers.actor_id``) before it starts.
+    """
     before = services.app.head_position()
     yield
     assert services.app.head_position() == before, "a refused request wrote an event"

@@ -14,8 +14,19 @@ from fastapi.testclient import TestClient
 
 from domain.agreement import Clause
 from interagency.settings import Settings
-from tests.e2e.conftest import API, assert_problem, expect_ok, official_headers
-from tests.e2e.organization_helpers import register_licence, register_organization
+from tests.e2e.conftest import (
+    ANONYMOUS,
+    API,
+    assert_problem,
+    expect_ok,
+    official_headers,
+    role_headers,
+)
+from tests.e2e.organization_helpers import (
+    current_municipality,
+    register_licence,
+    register_organization,
+)
 
 OFFICIAL = official_headers("education", actor_id="jurist-ivanova")
 CLAUSES = {c.value: f"Условия договора: {c.value}" for c in Clause}
@@ -98,7 +109,7 @@ def agreement_body(agreement_terms: dict[str, Any]) -> dict[str, Any]:
     return {
         "number": f"СВ-{uuid.uuid4().hex[:6]}",
         "title": "Договор о сетевой форме реализации программы «Робототехника»",
-        "municipality": "Северный муниципальный район",
+        "municipality": current_municipality(),
         "terms": agreement_terms,
     }
 
@@ -238,7 +249,7 @@ def test_an_amendment_is_revised_signed_activated_and_the_agreement_then_termina
     assert events[5]["data"]["version"] == 2
     assert events[-1]["reason"] == "Ремонт здания музея"
     assert events[-1]["data"]["terminated_on"] == "2028-02-01"
-    assert all(e["actor"]["id"] == "jurist-ivanova" for e in events)
+    assert all(e["actor"]["id"] == OFFICIAL.actor_id for e in events)
 
 
 def test_an_agreement_whose_term_ended_expires_and_one_in_its_term_does_not(
@@ -431,9 +442,37 @@ def test_an_unknown_agreement_is_404(client: TestClient, net: dict[str, str]) ->
     assert_problem(sign(client, str(unknown), net["school"]), 404)
 
 
-def test_writes_need_an_actor(client: TestClient, net: dict[str, str]) -> None:
-    response = client.post(f"{API}/agreements", json=agreement_body(usual(net)))
-    assert_problem(response, 401)
+def test_writes_need_a_credential_and_an_official_of_a_partys_agency(
+    client: TestClient, net: dict[str, str], municipality: str
+) -> None:
+    body = agreement_body(usual(net))  # every party is of the education agency
+
+    def refused(headers: Any, status: int) -> dict[str, Any]:
+        return assert_problem(client.post(f"{API}/agreements", json=body, headers=headers), status)
+
+    assert refused(ANONYMOUS, 401)["reason"] == "missing"
+    for role in ("auditor", "analyst"):
+        assert refused(role_headers(role), 403)["rule"] == "read_only_role"
+    assert refused(official_headers("culture"), 403)["rule"] == "official_agency_takes_part"
+    elsewhere = official_headers("education", municipality=f"Not {municipality}")
+    assert refused(elsewhere, 403)["rule"] == "official_own_municipality"
+    # a drafted agreement is signed by none of them either
+    aid = draft(client, usual(net))
+    signature = {"party_id": net["school"], "signatory": "Директор", "signed_on": "2027-08-20"}
+    for headers, status in (
+        (ANONYMOUS, 401),
+        (role_headers("auditor"), 403),
+        (official_headers("culture"), 403),
+        (elsewhere, 403),
+    ):
+        response = client.post(
+            f"{API}/agreements/{aid}/signatures", json=signature, headers=headers
+        )
+        assert_problem(response, status)
+    a = get(client, f"/agreements/{aid}")
+    assert (a["version"], a["versions"][0]["signatures"]) == (1, [])
+    # an official of the parties' agency in the municipality signs it
+    expect_ok(sign(client, aid, net["school"]))
 
 
 def test_a_retried_draft_with_its_key_creates_one_agreement(

@@ -1,6 +1,7 @@
 """The audit log and provenance over HTTP: filters, cursor pages, refusals, why a change happened.
 
-Reads are open until access control (issue #7): no actor headers on any request here.
+Reads here are sent without credentials, so the e2e client reads as an auditor (the audit
+endpoints are for auditors and admins); writes are sent by officials with their own tokens.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from interagency.services import Services
 from tests.e2e.conftest import (
+    ANONYMOUS,
     API,
     assert_problem,
     create_project,
@@ -20,6 +22,7 @@ from tests.e2e.conftest import (
     history,
     official_headers,
     plan_deliverable,
+    role_headers,
 )
 from tests.e2e.groups_helpers import (
     ATTENDING,
@@ -38,6 +41,9 @@ EVENTS = f"{API}/audit/events"
 PROVENANCE = f"{API}/audit/provenance"
 SERVICE = "804200О.99.0.ББ52АЖ48000"
 YEAR = 2027
+GATE_OFFICIAL = official_headers("education", actor_id="official-gate")
+APPROVER = official_headers("culture", actor_id="official-approver")
+REDISTRIBUTOR = official_headers("education", actor_id="uo-ivanova")
 
 
 def events(client: TestClient, **params: Any) -> dict[str, Any]:
@@ -82,8 +88,10 @@ def post(client: TestClient, path: str, body: dict[str, Any], status: int) -> di
 def test_each_event_answers_position_aggregate_actor_why_and_its_data(
     client: TestClient, municipality: str
 ) -> None:
-    actor = f"official-{uuid.uuid4().hex[:8]}"
-    request_id = f"req-{uuid.uuid4().hex}"
+    actor = official_headers(
+        "culture", actor_id=f"official-{uuid.uuid4().hex[:8]}", request_id=f"req-{uuid.uuid4().hex}"
+    )
+    request_id = actor["X-Request-ID"]
     made = expect_ok(
         client.post(
             f"{API}/projects",
@@ -94,7 +102,7 @@ def test_each_event_answers_position_aggregate_actor_why_and_its_data(
                 "lead_agency": "education",
                 "agencies": ["education", "culture"],
             },
-            headers=official_headers("culture", actor_id=actor, request_id=request_id),
+            headers=actor,
         ),
         201,
     )
@@ -108,7 +116,7 @@ def test_each_event_answers_position_aggregate_actor_why_and_its_data(
     assert event["aggregate_version"] == 1
     assert event["event_type"] == "ProjectInitiated"
     assert event["topic"] == "domain.project:InteragencyProject.ProjectInitiated"
-    assert event["actor"] == {"id": actor, "role": "official", "agency": "culture"}
+    assert event["actor"] == {"id": actor.actor_id, "role": "official", "agency": "culture"}
     assert event["correlation_id"] == request_id
     assert event["data"]["title"] == "Audit trail"
     assert event["data"]["agencies"] == ["education", "culture"]
@@ -121,7 +129,7 @@ def test_each_event_answers_position_aggregate_actor_why_and_its_data(
 def test_filters_select_by_type_id_actor_agency_event_type_and_time(
     client: TestClient, municipality: str
 ) -> None:
-    actor = f"official-{uuid.uuid4().hex[:8]}"
+    sport = official_headers("sport", actor_id=f"official-{uuid.uuid4().hex[:8]}")
     pid, _ = submitted_project(client, municipality)
     other = expect_ok(
         client.post(
@@ -133,11 +141,12 @@ def test_filters_select_by_type_id_actor_agency_event_type_and_time(
                 "lead_agency": "sport",
                 "agencies": ["sport", "culture"],
             },
-            headers=official_headers("sport", actor_id=actor),
+            headers=sport,
         ),
         201,
     )
     head = other["position"]
+    actor = sport.actor_id
 
     by_id = events(client, aggregate_id=pid, min_position=head)["events"]
     assert [e["aggregate_version"] for e in by_id] == [1, 2, 3]
@@ -292,7 +301,7 @@ def authorised_gate(
         client.post(
             f"{API}/projects/{pid}/gate/pass",
             json={**gate_citing(minutes.decision_id), "basis_document": "Order No. 31"},
-            headers=official_headers("education", actor_id="official-gate"),
+            headers=GATE_OFFICIAL,
         )
     )
     return pid, group, minutes.decision_id, passed
@@ -337,7 +346,11 @@ def test_a_stage_transition_is_explained_by_its_decision_votes_group_and_members
     assert change["aggregate_id"] == pid
     assert change["position"] == passed["position"]
     assert change["version"] == passed["version"]
-    assert change["actor"] == {"id": "official-gate", "role": "official", "agency": "education"}
+    assert change["actor"] == {
+        "id": GATE_OFFICIAL.actor_id,
+        "role": "official",
+        "agency": "education",
+    }
     assert change["basis_document"] == "Order No. 31"
     assert change["reason"] == gate_citing(decision_id)["reason"]
     assert change["data"]["stage"] == FIRST_STAGE
@@ -461,7 +474,7 @@ def test_a_deliverable_approval_is_explained_by_its_decision(
         client.post(
             f"{API}/projects/{pid}/deliverables/{did}/approve",
             json={"decision_id": decision_id},
-            headers=official_headers("culture", actor_id="official-approver"),
+            headers=APPROVER,
         )
     )
 
@@ -470,7 +483,7 @@ def test_a_deliverable_approval_is_explained_by_its_decision(
     assert answer["change"]["kind"] == "deliverable_approval"
     assert answer["change"]["event_type"] == "DeliverableApproved"
     assert answer["change"]["position"] == approved["position"]
-    assert answer["change"]["actor"]["id"] == "official-approver"
+    assert answer["change"]["actor"]["id"] == APPROVER.actor_id
     assert answer["change"]["actor"]["agency"] == "culture"
     assert answer["change"]["data"]["deliverable_id"] == did
     assert answer["decision"]["decision_id"] == decision_id
@@ -549,7 +562,7 @@ def redistribute(
     response = client.post(
         f"{API}/redistributions",
         json=body,
-        headers=official_headers("education", actor_id="uo-ivanova"),
+        headers=REDISTRIBUTOR,
     )
     return expect_ok(response, 201)
 
@@ -572,7 +585,7 @@ def test_a_redistribution_is_explained_by_its_decision(
     assert change["event_type"] == "RedistributionRecorded"
     assert change["aggregate_id"] == moved["id"]
     assert change["position"] == moved["position"]
-    assert change["actor"]["id"] == "uo-ivanova"
+    assert change["actor"]["id"] == REDISTRIBUTOR.actor_id
     assert change["reason"] == "Недовыполнение в первом полугодии"
     assert change["decision_ref"] == decision_id
     assert sorted(leg["delta"] for leg in change["data"]["legs"]) == ["-100", "100"]
@@ -614,3 +627,22 @@ def test_provenance_and_the_audit_log_show_the_same_change(
     assert logged["time"] == change["time"]
     assert logged["actor"] == change["actor"]
     assert logged["data"] == change["data"]
+
+
+def test_the_log_and_provenance_are_read_by_auditors_and_admins_alone(
+    client: TestClient, municipality: str
+) -> None:
+    pid, _, _, passed = authorised_gate(client, municipality)
+    reads = [
+        (EVENTS, {"aggregate_id": pid, "min_position": passed["position"]}),
+        (f"{PROVENANCE}/projects/{pid}/stages/{FIRST_STAGE}", {}),
+    ]
+    for path, params in reads:
+        missing = assert_problem(client.get(path, params=params, headers=ANONYMOUS), 401)
+        assert missing["reason"] == "missing"
+        # Even the official who passed the gate, in their own municipality.
+        for headers in (GATE_OFFICIAL, role_headers("analyst")):
+            refused = assert_problem(client.get(path, params=params, headers=headers), 403)
+            assert refused["rule"] == "audit_for_auditors_and_admins", path
+        for role in ("auditor", "admin"):
+            expect_ok(client.get(path, params=params, headers=role_headers(role)))

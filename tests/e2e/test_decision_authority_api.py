@@ -3,6 +3,10 @@
 The cited decision must exist, be adopted, be in force, be in a signed protocol, belong
 to a group whose scope covers the project, and (if it names what it authorises) name
 this gate or this deliverable. Each refusal is a 409 naming the rule, and writes nothing.
+
+Projects and groups of the neighbouring municipality are written by its own official (an
+official writes only in their municipality); the cited decision is then checked by the
+domain, not by access control.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from tests.e2e.conftest import (
     history,
     official_headers,
     plan_deliverable,
+    project_body,
 )
 from tests.e2e.groups_helpers import (
     SECOND_STAGE,
@@ -90,6 +95,21 @@ def new_case(client: TestClient, municipality: str, kind: str) -> Case:
 
 
 KINDS = ["gate", "approval"]
+
+
+def neighbour(municipality: str) -> str:
+    return f"{municipality} (neighbour)"
+
+
+def neighbours_project(client: TestClient, municipality: str) -> str:
+    """A project of the neighbouring municipality, initiated by an official of it."""
+    elsewhere = neighbour(municipality)
+    response = client.post(
+        f"{API}/projects",
+        json=project_body(elsewhere),
+        headers=official_headers(municipality=elsewhere),
+    )
+    return str(expect_ok(response, 201)["id"])
 
 
 # -- the decision that authorises ---------------------------------------------------------
@@ -206,7 +226,7 @@ def group_scoped_to_another_project(case: Case) -> str:
 
 
 def group_of_another_municipality(case: Case) -> str:
-    g = staffed(case.client, f"{case.municipality} (neighbour)")
+    g = staffed(case.client, neighbour(case.municipality))
     kind = "project_gate" if case.kind == "gate" else "deliverable_approval"
     return g.hold_meeting([{"kind": kind}]).decision_id
 
@@ -281,7 +301,7 @@ def test_a_decision_that_does_not_authorise_is_refused_with_409_and_nothing_is_w
 def test_a_decision_cannot_target_a_project_outside_its_groups_scope(
     client: TestClient, services: Services, municipality: str
 ) -> None:
-    elsewhere = create_project(client, f"{municipality} (neighbour)")["id"]
+    elsewhere = neighbours_project(client, municipality)
     g = staffed(client, municipality)
     meeting_id = g.meeting()
     g.attend(meeting_id)
@@ -312,7 +332,9 @@ def test_a_decision_cannot_target_a_project_outside_its_groups_scope(
 def test_a_group_scoped_to_a_project_of_another_municipality_is_refused(
     client: TestClient, services: Services, municipality: str
 ) -> None:
-    elsewhere = create_project(client, f"{municipality} (neighbour)")["id"]
+    elsewhere = neighbours_project(client, municipality)
+    founder = official_headers()
+    assert founder.actor_id  # minted before nothing_written counts
 
     with nothing_written(services):
         response = client.post(
@@ -324,9 +346,9 @@ def test_a_group_scoped_to_a_project_of_another_municipality_is_refused(
                 "municipality": municipality,
                 "project_id": elsewhere,
             },
-            headers=official_headers(),
+            headers=founder,
         )
 
     assert assert_problem(response, 409)["rule"] == "group_project_in_municipality"
     # A group of the project's own municipality may serve it.
-    establish(client, f"{municipality} (neighbour)", project_id=elsewhere)
+    establish(client, neighbour(municipality), project_id=elsewhere)

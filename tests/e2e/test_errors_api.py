@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from interagency.idempotency import IdempotencyRecord
 from interagency.services import Services
 from tests.e2e.conftest import (
+    ANONYMOUS,
     API,
     approve_through,
     assert_problem,
@@ -24,6 +25,7 @@ from tests.e2e.conftest import (
     official_headers,
     plan_deliverable,
     project_body,
+    role_headers,
 )
 
 UNKNOWN = "7d0d3c39-5a4f-4d43-9c55-2a0e2b8e7f10"
@@ -35,6 +37,17 @@ def nothing_written(services: Services) -> Iterator[None]:
     before = services.app.head_position()
     yield
     assert services.app.head_position() == before, "a refused request wrote an event"
+
+
+@pytest.fixture(autouse=True)
+def _tokens_minted_up_front(client: TestClient) -> None:
+    """Mints the tokens these tests send before any ``nothing_written`` block counts.
+
+    A principal and its token are registered (written to the log) the first time a test
+    principal sends a request; minted here, the refused requests below reuse them.
+    """
+    assert official_headers().actor_id  # the default official of the test's municipality
+    client.get("/health")  # the client's default reader (an auditor)
 
 
 def fields(body: dict[str, Any]) -> set[str]:
@@ -244,19 +257,36 @@ def test_invalid_list_parameters_answer_422_naming_the_parameter(
     assert problem["errors"][0]["location"] == "query"
 
 
-@pytest.mark.parametrize(
-    ("header", "value"),
-    [("X-Actor-Role", "emperor"), ("X-Actor-Agency", "wizardry"), ("X-Actor-Id", "a" * 201)],
-)
-def test_an_invalid_actor_header_answers_422_naming_the_header(
-    client: TestClient, services: Services, municipality: str, header: str, value: str
+def test_identity_headers_neither_choose_the_actor_nor_lift_a_refusal(
+    client: TestClient, services: Services, municipality: str
 ) -> None:
-    headers = {**official_headers(), header: value}
+    """The actor comes from the bearer token alone: X-Actor-* headers are ignored."""
+    forged = {"X-Actor-Id": "a" * 201, "X-Actor-Role": "emperor", "X-Actor-Agency": "wizardry"}
+    official = official_headers()
+    created = client.post(
+        f"{API}/projects", json=project_body(municipality), headers={**official, **forged}
+    )
+    assert created.status_code == 201, created.text
+    (initiated,) = history(client, created.json()["id"])
+    assert initiated["actor"] == {
+        "id": official.actor_id,
+        "role": "official",
+        "agency": "education",
+    }
+
+    # An auditor claiming to be an official in the old headers stays a read-only auditor.
+    auditor = role_headers("auditor")
+    claimed = {
+        "X-Actor-Id": "uo-ivanova",
+        "X-Actor-Role": "official",
+        "X-Actor-Agency": "education",
+    }
+    assert auditor.actor_id
     with nothing_written(services):
-        response = client.post(f"{API}/projects", json=project_body(municipality), headers=headers)
-    problem = assert_problem(response, 422)
-    assert fields(problem) == {header.lower()}
-    assert problem["errors"][0]["location"] == "header"
+        response = client.post(
+            f"{API}/projects", json=project_body(municipality), headers={**auditor, **claimed}
+        )
+    assert assert_problem(response, 403)["rule"] == "read_only_role"
 
 
 def test_a_blank_strategic_priority_is_refused_by_the_domain_with_422(
@@ -383,32 +413,140 @@ def test_initiating_with_a_lead_agency_outside_the_project_answers_409(
     assert assert_problem(response, 409)["rule"] == "at_least_two_agencies"
 
 
-# -- 401, 412 --------------------------------------------------------------------------
+# -- 401, 403, 412 ---------------------------------------------------------------------
 
 
-def test_a_write_without_an_actor_answers_401_and_writes_nothing(
-    client: TestClient, services: Services, municipality: str
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        pytest.param(None, id="none"),
+        pytest.param("", id="empty"),
+        pytest.param("Bearer ", id="bearer-without-token"),
+        pytest.param("Bearer    ", id="bearer-blank"),
+        pytest.param("Basic dW8taXZhbm92YTpzZWNyZXQ=", id="another-scheme"),
+    ],
+)
+def test_a_request_without_a_credential_answers_401_missing_and_writes_nothing(
+    client: TestClient, services: Services, municipality: str, authorization: str | None
 ) -> None:
     pid = create_project(client, municipality)["id"]
-    for actor in (None, "", "   "):
-        headers = official_headers()
-        if actor is None:
-            del headers["X-Actor-Id"]
-        else:
-            headers["X-Actor-Id"] = actor
-        with nothing_written(services):
-            created = client.post(
-                f"{API}/projects", json=project_body(municipality), headers=headers
-            )
-            planned = client.post(
-                f"{API}/projects/{pid}/deliverables", json=deliverable_body(), headers=headers
-            )
-        for response in (created, planned):
-            problem = assert_problem(response, 401)
-            assert problem["type"] == "/problems/authentication-required"
-            assert "X-Actor-Id" in problem["detail"]
-    # Reads need no actor.
+    # The old identity headers are no credential.
+    headers = {
+        **ANONYMOUS,
+        "X-Actor-Id": "uo-ivanova",
+        "X-Actor-Role": "official",
+        "X-Actor-Agency": "education",
+    }
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    with nothing_written(services):
+        created = client.post(f"{API}/projects", json=project_body(municipality), headers=headers)
+        planned = client.post(
+            f"{API}/projects/{pid}/deliverables", json=deliverable_body(), headers=headers
+        )
+        read = client.get(f"{API}/projects/{pid}", headers=headers)
+    for response in (created, planned, read):
+        problem = assert_problem(response, 401)
+        assert problem["type"] == "/problems/authentication-required"
+        assert problem["reason"] == "missing"
+        assert "Authorization: Bearer" in problem["detail"]
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="interagency"'
+    # With a credential, the same read is answered.
     assert client.get(f"{API}/projects/{pid}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        pytest.param("not-a-token", "malformed", id="not-a-token"),
+        pytest.param("iat_" + "g" * 32 + "_" + "a" * 43, "malformed", id="non-hex-id"),
+        pytest.param("iat_" + "0" * 32 + "_" + "a" * 42, "malformed", id="short-secret"),
+        pytest.param("iat_" + "0" * 32 + "_" + "a" * 43 + "x" * 200, "malformed", id="too-long"),
+        pytest.param("iat_" + "0" * 32 + "_" + "a" * 43, "unknown_token", id="unknown"),
+    ],
+)
+def test_a_refused_token_answers_401_with_the_reason_and_writes_nothing(
+    client: TestClient, services: Services, municipality: str, token: str, reason: str
+) -> None:
+    pid = create_project(client, municipality)["id"]
+    headers = {"Authorization": f"Bearer {token}"}
+    with nothing_written(services):
+        created = client.post(f"{API}/projects", json=project_body(municipality), headers=headers)
+        read = client.get(f"{API}/projects/{pid}", headers=headers)
+    for response in (created, read):
+        problem = assert_problem(response, 401)
+        assert problem["type"] == "/problems/authentication-failed"
+        assert problem["reason"] == reason
+        assert token not in response.text, "a refused token is never echoed"
+        assert response.headers["WWW-Authenticate"] == (
+            'Bearer realm="interagency", error="invalid_token"'
+        )
+
+
+@pytest.mark.parametrize(
+    ("role", "rule"),
+    [
+        ("auditor", "read_only_role"),
+        ("analyst", "read_only_role"),
+        ("admin", "admins_manage_principals_and_projections"),
+    ],
+)
+def test_a_write_by_a_role_that_never_writes_answers_403_and_writes_nothing(
+    client: TestClient, services: Services, municipality: str, role: str, rule: str
+) -> None:
+    pid = create_project(client, municipality)["id"]
+    headers = role_headers(role)
+    assert headers.actor_id  # minted before nothing_written counts
+    before = len(history(client, pid))
+    for path, body in [("", None), *commands_on(pid)]:
+        url = f"{API}/projects/{pid}/{path}" if path else f"{API}/projects"
+        with nothing_written(services):
+            response = client.post(
+                url, json=body if path else project_body(municipality), headers=headers
+            )
+        problem = assert_problem(response, 403)
+        assert problem["type"] == "/problems/permission-denied", path
+        assert problem["rule"] == rule, path
+    assert len(history(client, pid)) == before
+
+
+@pytest.mark.parametrize(
+    ("agency", "elsewhere", "rule"),
+    [
+        ("health", False, "official_agency_takes_part"),
+        ("education", True, "official_own_municipality"),
+    ],
+)
+def test_an_official_out_of_scope_answers_403_naming_the_rule_and_writes_nothing(
+    client: TestClient,
+    services: Services,
+    municipality: str,
+    agency: str,
+    elsewhere: bool,
+    rule: str,
+) -> None:
+    pid = create_project(client, municipality)["id"]  # education, culture, sport take part
+    d = plan_deliverable(client, pid)["deliverable_id"]
+    outsider = official_headers(
+        agency,
+        actor_id=f"outsider-{agency}",
+        municipality=f"{municipality} (elsewhere)" if elsewhere else None,
+    )
+    assert outsider.actor_id  # minted before nothing_written counts
+    before = len(history(client, pid))
+    for path, body in [
+        ("deliverables", deliverable_body()),
+        (f"deliverables/{d}/submit", {"document_ref": "doc-1"}),
+        ("gate/pass", gate_body()),
+        ("suspend", {"reason": "Not ours to suspend"}),
+        ("cancel", {"reason": "Not ours to cancel"}),
+    ]:
+        with nothing_written(services):
+            response = client.post(f"{API}/projects/{pid}/{path}", json=body, headers=outsider)
+        problem = assert_problem(response, 403)
+        assert problem["type"] == "/problems/permission-denied", path
+        assert problem["rule"] == rule, path
+    assert len(history(client, pid)) == before
 
 
 def test_a_stale_if_match_answers_412_with_the_current_version(

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from interagency.services import Services
 from tests.e2e.conftest import (
+    ANONYMOUS,
     API,
     assert_problem,
     command,
@@ -21,6 +22,7 @@ from tests.e2e.conftest import (
     expect_ok,
     history,
     official_headers,
+    role_headers,
 )
 from tests.e2e.groups_helpers import (
     ATTENDING,
@@ -199,7 +201,7 @@ def assert_the_group_history_lists_every_step(g: Group) -> None:
     assert [e["version"] for e in events] == list(range(1, 12))
     positions = [e["position"] for e in events]
     assert positions == sorted(positions)
-    assert all(e["actor"]["id"] == "official-education-1" for e in events)
+    assert all(e["actor"]["id"] == official_headers().actor_id for e in events)
     assert events[-1]["data"]["signed_by"] == [g.members["chair"], g.members["secretary"]]
 
 
@@ -447,10 +449,12 @@ def test_commands_on_an_unknown_group_answer_404_and_write_nothing(
         "action-items": {"description": "d", "owner": "o", "deadline": "2027-03-01"},
         "dissolve": {"reason": "r"},
     }
+    writer = official_headers()
+    assert writer.actor_id  # minted before nothing_written counts
     for path, body in commands.items():
         with nothing_written(services):
             response = client.post(
-                f"{API}/working-groups/{UNKNOWN}/{path}", json=body, headers=official_headers()
+                f"{API}/working-groups/{UNKNOWN}/{path}", json=body, headers=writer
             )
         problem = assert_problem(response, 404)
         assert UNKNOWN in problem["detail"], path
@@ -525,13 +529,28 @@ def test_unknown_codes_answer_422_naming_the_field_and_write_nothing(
         assert_problem(client.get(f"{API}{path}", params=params), 422)
 
 
-def test_writes_without_an_actor_answer_401_and_write_nothing(
+def test_writes_without_a_credential_answer_401_and_write_nothing(
     client: TestClient, services: Services, municipality: str
 ) -> None:
     g = staffed(client, municipality)
     meeting_id = g.meeting()
     g.attend(meeting_id)
-    writes = [
+    for path, body in group_writes(g, municipality, meeting_id):
+        with nothing_written(services):
+            # The old actor headers name nobody any more: only a token does.
+            response = client.post(
+                f"{API}/working-groups{path}",
+                json=body,
+                headers={**ANONYMOUS, "X-Actor-Id": "uo-ivanova", "X-Actor-Role": "official"},
+            )
+        problem = assert_problem(response, 401)
+        assert problem["type"] == "/problems/authentication-required"
+        assert problem["reason"] == "missing"
+
+
+def group_writes(g: Group, municipality: str, meeting_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """Establishing a group, appointing a member and voting a motion (paths and bodies)."""
+    return [
         ("", group_body(municipality)),
         (f"/{g.id}/members", member_body("x", "sport", "member", True)),
         (
@@ -539,13 +558,58 @@ def test_writes_without_an_actor_answer_401_and_write_nothing(
             g.motion_body(dict.fromkeys(("chair", "secretary", "sport"), "for")),
         ),
     ]
-    for path, body in writes:
+
+
+def test_writes_by_a_reader_or_an_official_of_another_municipality_answer_403(
+    client: TestClient, services: Services, municipality: str
+) -> None:
+    g = staffed(client, municipality)
+    meeting_id = g.meeting()
+    g.attend(meeting_id)
+    refused = [
+        (role_headers("auditor"), "read_only_role"),
+        (role_headers("analyst"), "read_only_role"),
+        (
+            official_headers(municipality=f"{municipality} (neighbour)"),
+            "official_own_municipality",
+        ),
+    ]
+    for headers, rule in refused:
+        assert headers.actor_id  # minted before nothing_written counts
+        for path, body in group_writes(g, municipality, meeting_id):
+            with nothing_written(services):
+                response = client.post(f"{API}/working-groups{path}", json=body, headers=headers)
+            problem = assert_problem(response, 403)
+            assert problem["type"] == "/problems/permission-denied"
+            assert problem["rule"] == rule, (path, headers.role)
+    assert g.get()["meetings"][0]["motions"] == []
+    assert len(g.get()["members"]) == 5
+
+
+def test_an_official_whose_agency_takes_no_part_in_the_group_cannot_write_to_it(
+    client: TestClient, services: Services, municipality: str
+) -> None:
+    g = staffed(client, municipality)  # education (convening), culture, sport, health
+    meeting_id = g.meeting()
+    g.attend(meeting_id)
+    outsider = official_headers("youth_policy")
+    assert outsider.actor_id  # minted before nothing_written counts
+    version = g.version()
+
+    for path, body in group_writes(g, municipality, meeting_id)[1:]:
         with nothing_written(services):
-            response = client.post(
-                f"{API}/working-groups{path}", json=body, headers={"X-Actor-Role": "official"}
-            )
-        problem = assert_problem(response, 401)
-        assert problem["type"] == "/problems/authentication-required"
+            response = client.post(f"{API}/working-groups{path}", json=body, headers=outsider)
+        assert assert_problem(response, 403)["rule"] == "official_agency_takes_part", path
+    assert g.version() == version
+
+    # Once a member of their agency is appointed, the agency takes part and may write.
+    g.appoint("youth", "youth_policy")
+    g.post("members", member_body("y", "youth_policy", "member", True), 201, agency="youth_policy")
+    # Any official of the municipality may establish (and so convene) a group of their own.
+    establish_by_outsider = client.post(
+        f"{API}/working-groups", json=group_body(municipality), headers=outsider
+    )
+    expect_ok(establish_by_outsider, 201)
 
 
 def test_a_stale_if_match_answers_412_and_the_current_one_is_accepted(

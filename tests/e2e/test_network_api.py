@@ -16,7 +16,14 @@ from interagency.services import Services
 from interagency.settings import ConnectionParams, Settings
 from projections.runtime import ProjectionWorker
 from tests.conftest import settings_for
-from tests.e2e.conftest import API, assert_problem, expect_ok, official_headers
+from tests.e2e.conftest import (
+    ANONYMOUS,
+    API,
+    assert_problem,
+    expect_ok,
+    official_headers,
+    role_headers,
+)
 
 AE = "additional_education_children_adults"
 CLAUSES = {
@@ -32,22 +39,34 @@ CLAUSES = {
 
 
 class Network:
-    """Builds a municipality's network through the API and remembers the last position."""
+    """Builds a municipality's network through the API and remembers the last position.
+
+    Each write is sent by an official of the municipality whose agency takes part: the
+    organisation's own agency, a program's provider's, an agreement's first party's.
+    """
 
     def __init__(self, client: TestClient, municipality: str) -> None:
         self.client = client
         self.municipality = municipality
         self.position = 0
+        self.agency_of: dict[str, str] = {}  # organisation, program, agreement -> agency
 
-    def post(self, path: str, body: dict[str, Any] | None = None, status: int = 200) -> Any:
+    def post(
+        self,
+        path: str,
+        body: dict[str, Any] | None = None,
+        status: int = 200,
+        *,
+        agency: str = "education",
+    ) -> Any:
         answer = expect_ok(
-            self.client.post(f"{API}{path}", json=body, headers=official_headers()), status
+            self.client.post(f"{API}{path}", json=body, headers=official_headers(agency)), status
         )
         self.position = max(self.position, answer["position"])
         return answer
 
     def get(self, path: str, **params: Any) -> Any:
-        """A projection read (no actor headers) that sees every write made so far."""
+        """A projection read (by the default reader) that sees every write made so far."""
         return expect_ok(
             self.client.get(f"{API}{path}", params={**params, "min_position": self.position})
         )
@@ -74,7 +93,9 @@ class Network:
                 "address": f"{name} street 1",
             },
             201,
+            agency=agency,
         )["id"]
+        self.agency_of[oid] = agency
         if licensed:
             self.licence(oid, issued_on)
         return oid
@@ -89,6 +110,7 @@ class Network:
                 "issuer": "Regional ministry",
             },
             201,
+            agency=self.agency_of[oid],
         )["licence_id"]
         return lid
 
@@ -121,12 +143,14 @@ class Network:
                 "form": "network" if partners else "standalone",
             },
             201,
+            agency=self.agency_of[provider],
         )["id"]
+        agency = self.agency_of[pid] = self.agency_of[provider]
         if publish or partners:
             for party in [provider, *(partners or [])]:
-                self.post(f"/programs/{pid}/approvals", {"party_id": party})
+                self.post(f"/programs/{pid}/approvals", {"party_id": party}, agency=agency)
         if publish and not partners:
-            self.post(f"/programs/{pid}/publish", {})
+            self.post(f"/programs/{pid}/publish", {}, agency=agency)
         return pid
 
     def agreement(
@@ -138,6 +162,7 @@ class Network:
         term: tuple[date, date] = (date(2026, 9, 1), date(2027, 8, 31)),
         contributions: list[dict[str, Any]] | None = None,
     ) -> str:
+        agency = self.agency_of[parties[0][0]]
         aid: str = self.post(
             "/agreements",
             {
@@ -155,13 +180,16 @@ class Network:
                 },
             },
             201,
+            agency=agency,
         )["id"]
+        self.agency_of[aid] = agency
         for party, _ in parties:
             self.post(
                 f"/agreements/{aid}/signatures",
                 {"party_id": party, "signatory": "Director", "signed_on": term[0].isoformat()},
+                agency=agency,
             )
-        self.post(f"/agreements/{aid}/activate")
+        self.post(f"/agreements/{aid}/activate", agency=agency)
         return aid
 
     def enrol(self, pid: str, child: str, birth_year: int, **kw: Any) -> str:
@@ -173,7 +201,9 @@ class Network:
             "start_date": "2026-09-01",
             **kw,
         }
-        eid: str = self.post(f"/programs/{pid}/enrolments", body, 201)["enrolment_id"]
+        eid: str = self.post(f"/programs/{pid}/enrolments", body, 201, agency=self.agency_of[pid])[
+            "enrolment_id"
+        ]
         return eid
 
 
@@ -198,10 +228,11 @@ def test_the_catalogue_needs_no_actor_and_shows_published_programs_only(
     aid = net.agreement("NA-9", [(school, "base"), (centre, "participant")], [engineering])
     net.post(f"/programs/{engineering}/publish", {"agreement_id": aid})
 
-    # No X-Actor-* header at all: the catalogue is for families.
+    # No credential at all: the catalogue is for families.
     response = client.get(
         f"{API}/catalogue/programs",
         params={"municipality": municipality, "min_position": net.position},
+        headers=ANONYMOUS,
     )
     body = expect_ok(response)
     assert int(response.headers["X-Projection-Position"]) >= net.position
@@ -216,7 +247,13 @@ def test_the_catalogue_needs_no_actor_and_shows_published_programs_only(
     ]
     assert robots_item["agreement"] is None
 
-    item = net.get(f"/catalogue/programs/{engineering}")
+    item = expect_ok(
+        client.get(
+            f"{API}/catalogue/programs/{engineering}",
+            params={"min_position": net.position},
+            headers=ANONYMOUS,
+        )
+    )
     assert [(p["name"], p["role"]) for p in item["providers"]] == [
         ("School No. 9", "provider"),
         ("Technopark", "partner"),
@@ -230,7 +267,9 @@ def test_the_catalogue_needs_no_actor_and_shows_published_programs_only(
     }
 
     # A draft is not in the catalogue, not even by its id.
-    problem = assert_problem(client.get(f"{API}/catalogue/programs/{draft}"), 404)
+    problem = assert_problem(
+        client.get(f"{API}/catalogue/programs/{draft}", headers=ANONYMOUS), 404
+    )
     assert draft in problem["detail"]
     assert_problem(client.get(f"{API}/catalogue/programs/{uuid.uuid4()}"), 404)
 
@@ -500,12 +539,61 @@ def test_network_and_coverage_reads_answer_503_when_the_position_is_not_reached(
 ) -> None:
     far = services.app.head_position() + 1_000_000
     app = create_app(settings_for(pg, read_wait_seconds=0.2), services)
+    # The public catalogue waits for anyone; the register and coverage for a reader of them.
+    auditor = role_headers("auditor")
     with TestClient(app) as impatient:
-        for path, projection, params in (
-            ("/catalogue/programs", "network", {}),
-            ("/organizations", "network", {}),
-            ("/coverage", "coverage", {"year": 2026}),
+        for path, projection, params, headers in (
+            ("/catalogue/programs", "network", {}, ANONYMOUS),
+            ("/organizations", "network", {}, auditor),
+            ("/coverage", "coverage", {"year": 2026}, auditor),
         ):
-            response = impatient.get(f"{API}{path}", params={**params, "min_position": far})
+            response = impatient.get(
+                f"{API}{path}", params={**params, "min_position": far}, headers=headers
+            )
             body = assert_problem(response, 503)
             assert (body["projection"], body["min_position"]) == (projection, far)
+
+
+# -- who reads what -----------------------------------------------------------------------
+
+
+def test_network_reads_need_a_credential_and_officials_read_their_municipality_only(
+    client: TestClient, municipality: str
+) -> None:
+    net = network(client, municipality)
+    centre = net.organization("Centre")
+    net.program(centre, "Robots")
+    at = {"min_position": net.position}
+
+    def read(path: str, headers: Any, **params: Any) -> Any:
+        return client.get(f"{API}{path}", params={**at, **params}, headers=headers)
+
+    # without a credential only the catalogue answers
+    for path in ("/organizations", "/programs", "/agreements", f"/organizations/{centre}"):
+        assert assert_problem(read(path, ANONYMOUS), 401)["reason"] == "missing"
+    assert_problem(read("/coverage", ANONYMOUS, year=2026), 401)
+    assert expect_ok(read("/catalogue/programs", ANONYMOUS, municipality=municipality))["total"]
+
+    # an official of the municipality: lists are narrowed to it, asked or not
+    own = official_headers("culture")
+    for params in ({}, {"municipality": municipality}):
+        listed = expect_ok(read("/organizations", own, **params))
+        assert [o["organization_id"] for o in listed["items"]] == [centre]
+    assert expect_ok(read(f"/organizations/{centre}", own))["id"] == centre
+
+    # an official of another municipality sees none of it
+    stranger = official_headers("education", municipality=f"Not {municipality}")
+    problem = assert_problem(read("/organizations", stranger, municipality=municipality), 403)
+    assert problem["rule"] == "own_municipality"
+    assert expect_ok(read("/organizations", stranger))["items"] == []
+    problem = assert_problem(read(f"/organizations/{centre}", stranger), 403)
+    assert problem["rule"] == "own_municipality"
+    assert_problem(read("/coverage", stranger, year=2026, municipality=municipality), 403)
+
+    # an analyst reads registers and figures, not an aggregate's own state
+    analyst = role_headers("analyst")
+    listed = expect_ok(read("/programs", analyst, municipality=municipality))
+    assert [p["title"] for p in listed["items"]] == ["Robots"]
+    expect_ok(read("/coverage", analyst, year=2026, municipality=municipality))
+    problem = assert_problem(read(f"/organizations/{centre}", analyst), 403)
+    assert problem["rule"] == "analysts_read_projections_and_analytics"

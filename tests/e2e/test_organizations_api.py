@@ -7,12 +7,14 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.e2e.conftest import (
+    ANONYMOUS,
     API,
     assert_problem,
     create_project,
     expect_ok,
     official_headers,
     project_body,
+    role_headers,
 )
 from tests.e2e.groups_helpers import group_body, member_body
 from tests.e2e.organization_helpers import (
@@ -32,7 +34,7 @@ def org_url(organization_id: str, path: str = "") -> str:
 
 
 def post(client: TestClient, url: str, body: dict[str, Any] | None = None, **headers: str) -> Any:
-    return client.post(url, json=body, headers=REGISTRAR | headers)
+    return client.post(url, json=body, headers={**REGISTRAR, **headers})
 
 
 def licence_change(client: TestClient, oid: str, lid: str, change: str, on: str) -> Any:
@@ -230,7 +232,7 @@ def test_rename_and_reorganisation_keep_the_history_of_names(client: TestClient)
         "OrganizationReorganized",
     ]
     renamed = events[1]
-    assert renamed["actor"]["id"] == "registrar-petrova"
+    assert renamed["actor"]["id"] == REGISTRAR.actor_id
     assert (renamed["reason"], renamed["basis_document"]) == ("Смена статуса", "Приказ 7")
     assert renamed["data"] == {"name": "МБОУ «Лицей № 5»", "previous_name": "МБОУ СОШ № 5"}
     assert events[2]["data"]["effective_on"] == "2027-09-01"
@@ -252,8 +254,42 @@ def test_unknown_organisations_are_404(client: TestClient, municipality: str) ->
     assert_problem(client.get(org_url(project_id, "/history")), 404)
 
 
-def test_writes_need_an_actor(client: TestClient) -> None:
-    assert_problem(client.post(f"{API}/organizations", json=organization_body()), 401)
+def test_writes_need_a_credential_and_an_official_of_the_organisations_agency(
+    client: TestClient, municipality: str
+) -> None:
+    url = f"{API}/organizations"
+    body = organization_body()
+
+    def refused(headers: Any, status: int) -> dict[str, Any]:
+        return assert_problem(client.post(url, json=body, headers=headers), status)
+
+    # no credential at all, or a token nobody issued: 401 naming why
+    assert refused(ANONYMOUS, 401)["reason"] == "missing"
+    bogus = {"Authorization": f"Bearer iat_{'0' * 32}_{'A' * 43}"}
+    assert refused(bogus, 401)["reason"] == "unknown_token"
+    # read-only roles never write
+    for role in ("auditor", "analyst"):
+        assert refused(role_headers(role), 403)["rule"] == "read_only_role"
+    # an official of another agency, or of another municipality, does not register it
+    assert refused(official_headers("culture"), 403)["rule"] == "official_agency_takes_part"
+    elsewhere = official_headers("education", municipality=f"Not {municipality}")
+    assert refused(elsewhere, 403)["rule"] == "official_own_municipality"
+    # none of them registered anything: the INN is still free for the registrar
+    oid = expect_ok(post(client, url, body), 201)["id"]
+
+    # nor do they write to a registered organisation
+    rename = org_url(oid, "/rename")
+    for headers, status in (
+        (ANONYMOUS, 401),
+        (role_headers("auditor"), 403),
+        (official_headers("culture"), 403),
+        (elsewhere, 403),
+    ):
+        assert_problem(client.post(rename, json={"name": "Чужое имя"}, headers=headers), status)
+    assert expect_ok(client.get(org_url(oid)))["version"] == 1
+    # the official of its agency and municipality does
+    expect_ok(post(client, rename, {"name": "Новое имя"}))
+    assert expect_ok(client.get(org_url(oid)))["name"] == "Новое имя"
 
 
 # -- references ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ a temporary folder (so no ``.env`` is read), and is stopped with SIGTERM like a 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -31,7 +32,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(360)]
 CLI = [sys.executable, "-m", "interagency.cli"]
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 20.0
-ACTOR = {"X-Actor-Id": "process-tester", "X-Actor-Role": "official", "X-Actor-Agency": "sport"}
 
 
 def free_port() -> int:
@@ -124,6 +124,38 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Compl
     )
 
 
+def add_official(env: dict[str, str], cwd: Path, municipality: str) -> tuple[str, str]:
+    """Registers an official of sport with ``interagency principals add`` in the database
+    ``env`` points at; returns the principal id and the token (printed this once)."""
+    added = run_cli(
+        [
+            "principals",
+            "add",
+            "--name",
+            "process-tester",
+            "--role",
+            "official",
+            "--agency",
+            "sport",
+            "--municipality",
+            municipality,
+            "--label",
+            "process test",
+        ],
+        env,
+        cwd,
+    )
+    assert added.returncode == 0, added.stdout + added.stderr
+    assert "shown this once" in added.stdout
+    (principal_id,) = re.findall(r"^principal\s+(\S+)$", added.stdout, re.MULTILINE)
+    (token,) = re.findall(r"^token\s+(iat_\S+)$", added.stdout, re.MULTILINE)
+    return principal_id, token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def wait_healthy(base_url: str, process: Process, timeout: float = START_TIMEOUT) -> None:
     """Polls /health until it answers 200; fails at once if the process died."""
     deadline = time.monotonic() + timeout
@@ -211,13 +243,15 @@ def test_serve_on_the_embedded_database_stops_cleanly_on_sigterm_and_keeps_its_d
 ) -> None:
     data_dir = tmp_path / "data"
     env = cli_env(INTERAGENCY_DATA_DIR=str(data_dir))
+    # The token is minted in the embedded database the server will run on.
+    principal_id, token = add_official(env, tmp_path, "Process town")
     with processes() as start:
         # First run: a project through its first gate.
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         serve = start("serve-1", ["serve", "--port", str(port)], env, tmp_path)
         wait_healthy(base, serve)
-        with httpx.Client(base_url=base, headers=ACTOR, timeout=30) as api:
+        with httpx.Client(base_url=base, headers=bearer(token), timeout=30) as api:
             last = short_life_cycle(api)
             pid = last["id"]
             assert_progress_after_gate_one(api, pid, last["position"])
@@ -233,7 +267,8 @@ def test_serve_on_the_embedded_database_stops_cleanly_on_sigterm_and_keeps_its_d
         base = f"http://127.0.0.1:{port}"
         serve = start("serve-2", ["serve", "--port", str(port)], env, tmp_path)
         wait_healthy(base, serve)
-        with httpx.Client(base_url=base, headers=ACTOR, timeout=30) as api:
+        with httpx.Client(base_url=base, headers=bearer(token), timeout=30) as api:
+            # The principal and its token were kept with the data.
             again = api.get(f"/api/v1/projects/{pid}")
             assert again.status_code == 200, again.text
             assert again.headers["ETag"] == '"5"'
@@ -242,6 +277,7 @@ def test_serve_on_the_embedded_database_stops_cleanly_on_sigterm_and_keeps_its_d
             history = api.get(f"/api/v1/projects/{pid}/history").json()["events"]
             assert len(history) == 5
             assert history[-1]["position"] == last["position"]
+            assert {e["actor"]["id"] for e in history} == {principal_id}
             ready = api.get("/ready").json()
             assert ready["head_position"] == last["position"]
         assert serve.terminate() == 0, serve.output()
@@ -256,13 +292,18 @@ def test_migrate_then_a_separate_worker_and_api_follow_the_log_and_stop_on_sigte
     migrated = run_cli(["migrate"], env, tmp_path)
     assert migrated.returncode == 0, migrated.stderr
     assert "tables ready" in migrated.stdout
+    principal_id, token = add_official(env, tmp_path, "Compose town")
 
     with processes() as start:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         api_process = start("api", ["api", "--port", str(port)], env, tmp_path)
         wait_healthy(base, api_process)
-        with httpx.Client(base_url=base, headers=ACTOR, timeout=30) as api:
+        # Without the token, the API refuses the write.
+        anonymous = httpx.post(f"{base}/api/v1/projects", json={}, timeout=30)
+        assert anonymous.status_code == 401, anonymous.text
+        assert anonymous.json()["reason"] == "missing"
+        with httpx.Client(base_url=base, headers=bearer(token), timeout=30) as api:
             # The API alone writes, but does not project: the projection lags.
             created = api.post(
                 "/api/v1/projects",
@@ -276,6 +317,12 @@ def test_migrate_then_a_separate_worker_and_api_follow_the_log_and_stop_on_sigte
             )
             assert created.status_code == 201, created.text
             answer = created.json()
+            history = api.get(f"/api/v1/projects/{answer['id']}/history").json()["events"]
+            assert history[0]["actor"] == {
+                "id": principal_id,
+                "role": "official",
+                "agency": "sport",
+            }
             ready = api.get("/ready").json()
             assert {p["name"]: p for p in ready["projections"]}["projects"] == {
                 "name": "projects",
@@ -325,6 +372,9 @@ def test_demo_then_rebuild_projects_every_event_and_status_shows_no_lag(
     assert "60 organisations, 60 programs" in demo.stdout
     assert "8 network agreements, 1,500 enrolments" in demo.stdout
     assert "1,500 enrolments recorded" in demo.stderr, "progress is shown on stderr"
+    # One principal per role, each token printed this once.
+    printed = re.findall(r"^(official|auditor|analyst|admin)\s+(iat_\S+)$", demo.stdout, re.M)
+    assert sorted(role for role, _ in printed) == ["admin", "analyst", "auditor", "official"]
     again = run_cli(["demo", "--projects", "1", *small_network], env, tmp_path)
     assert again.returncode == 1
     assert "already holds the demo" in again.stderr

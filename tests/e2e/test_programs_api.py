@@ -12,11 +12,20 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from interagency.services import Services
-from tests.e2e.conftest import API, assert_problem, expect_ok, official_headers
+from tests.e2e.conftest import (
+    ANONYMOUS,
+    API,
+    assert_problem,
+    expect_ok,
+    official_headers,
+    role_headers,
+)
 from tests.e2e.organization_helpers import register_licence, register_organization
 from tests.integration.network_helpers import terms
 
 OFFICIAL = official_headers("culture", actor_id="metodist-sidorova")
+# The methodist's programs are those of culture's providers (their agency takes part).
+AGENCY = "culture"
 CHILD = "nav-7f3a9c21"
 
 
@@ -48,8 +57,8 @@ def draft(client: TestClient, provider: str, **overrides: Any) -> str:
 
 
 def published(client: TestClient, municipality: str, **overrides: Any) -> str:
-    """A standalone program of a fresh provider, approved and published."""
-    provider = register_organization(client, municipality=municipality)
+    """A standalone program of a fresh culture provider, approved and published."""
+    provider = register_organization(client, municipality=municipality, agency=AGENCY)
     pid = draft(client, provider, **overrides)
     expect_ok(post(client, f"/programs/{pid}/approvals", {"party_id": provider}))
     expect_ok(post(client, f"/programs/{pid}/publish", {}))
@@ -157,7 +166,7 @@ def test_a_network_program_goes_from_draft_to_archive_over_http(
         "ProgramArchived",
     ]
     assert history[-1]["reason"] == "Программа завершена"
-    assert history[-1]["actor"]["id"] == "metodist-sidorova"
+    assert history[-1]["actor"]["id"] == OFFICIAL.actor_id
 
 
 def test_a_childs_pseudonymous_id_is_shown_neither_in_the_program_nor_its_history(
@@ -213,7 +222,7 @@ def test_enrolment_refusals_name_their_rule(client: TestClient, municipality: st
 def test_invalid_programs_and_enrolments_are_422_naming_field_and_rule(
     client: TestClient, municipality: str
 ) -> None:
-    provider = register_organization(client, municipality=municipality)
+    provider = register_organization(client, municipality=municipality, agency=AGENCY)
     # the domain's own checks: direction for a general-developing program, age range
     problem = assert_problem(post(client, "/programs", program_body(provider, direction=None)), 422)
     assert (problem["rule"], problem["field"]) == ("direction_matches_kind", "direction")
@@ -242,7 +251,7 @@ def test_invalid_programs_and_enrolments_are_422_naming_field_and_rule(
 def test_approval_and_publication_refusals_name_their_rule(
     client: TestClient, municipality: str
 ) -> None:
-    provider = register_organization(client, municipality=municipality)
+    provider = register_organization(client, municipality=municipality, agency=AGENCY)
     stranger = register_organization(client, municipality=municipality)
     pid = draft(client, provider)
     refused = post(client, f"/programs/{pid}/approvals", {"party_id": stranger})
@@ -256,6 +265,66 @@ def test_approval_and_publication_refusals_name_their_rule(
     refused = post(client, "/programs", program_body(unknown))
     problem = assert_problem(refused, 409)
     assert (problem["rule"], problem["field"]) == ("organization_registered", "provider_id")
+
+
+def test_program_writes_need_a_credential_and_an_agency_taking_part(
+    client: TestClient, municipality: str
+) -> None:
+    pid = published(client, municipality)  # a culture provider's standalone program
+    path = f"{API}/programs/{pid}/enrolments"
+    for headers, status, rule in (
+        (ANONYMOUS, 401, None),
+        (role_headers("auditor"), 403, "read_only_role"),
+        (role_headers("analyst"), 403, "read_only_role"),
+        (official_headers("education"), 403, "official_agency_takes_part"),
+        (
+            official_headers("culture", municipality=f"Not {municipality}"),
+            403,
+            "official_own_municipality",
+        ),
+    ):
+        problem = assert_problem(client.post(path, json=enrolment(), headers=headers), status)
+        if rule is None:
+            assert problem["reason"] == "missing"
+        else:
+            assert problem["rule"] == rule
+    assert expect_ok(client.get(f"{API}/programs/{pid}"))["enrolments"]["total"] == 0
+    # a partner's agency takes part in a network program: its officials write to it too
+    provider = register_organization(client, municipality=municipality, agency=AGENCY)
+    school = register_organization(client, municipality=municipality, kind="general_education")
+    network = draft(client, provider, partner_ids=[school], form="network")
+    approval = {"party_id": school}
+    expect_ok(
+        client.post(
+            f"{API}/programs/{network}/approvals",
+            json=approval,
+            headers=official_headers("education"),
+        )
+    )
+    refused = client.post(
+        f"{API}/programs/{network}/approvals", json=approval, headers=official_headers("sport")
+    )
+    assert assert_problem(refused, 403)["rule"] == "official_agency_takes_part"
+
+
+def test_any_official_of_the_municipality_records_its_population_and_no_one_else(
+    client: TestClient, municipality: str
+) -> None:
+    body = {
+        "municipality": municipality,
+        "territory": "микрорайон Южный",
+        "year": 2027,
+        "children_5_17": 1200,
+        "source": "Росстат",
+    }
+    assert_problem(client.post(f"{API}/population", json=body, headers=ANONYMOUS), 401)
+    refused = client.post(f"{API}/population", json=body, headers=role_headers("auditor"))
+    assert assert_problem(refused, 403)["rule"] == "read_only_role"
+    elsewhere = official_headers("sport", municipality=f"Not {municipality}")
+    refused = client.post(f"{API}/population", json=body, headers=elsewhere)
+    assert assert_problem(refused, 403)["rule"] == "official_own_municipality"
+    made = expect_ok(client.post(f"{API}/population", json=body, headers=official_headers("sport")))
+    assert made["version"] == 2
 
 
 def test_an_unknown_program_is_404(client: TestClient) -> None:

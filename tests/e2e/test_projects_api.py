@@ -16,12 +16,14 @@ from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
 from api.main import create_app
+from interagency.cli_principals import add_with_token
 from interagency.services import Services, migrate
 from interagency.settings import ConnectionParams
 from projections.runtime import ProjectionWorker
 from tests.conftest import settings_for, wait_projected
 from tests.e2e.conftest import (
     API,
+    SETUP_META,
     approve_through,
     assert_problem,
     command,
@@ -33,6 +35,7 @@ from tests.e2e.conftest import (
     official_headers,
     plan_deliverable,
     project_body,
+    role_headers,
 )
 
 STAGES = [
@@ -250,8 +253,9 @@ def assert_history_matches_the_writes(rec: Recorder, last: dict[str, Any]) -> No
         event = by_version[answer["version"]]
         assert event["position"] == answer["position"]
         assert event["correlation_id"] == request_id
+        # The actor is the principal the token proves (its id), not a name the client sent.
         assert event["actor"] == {
-            "id": "official-education-1",
+            "id": official_headers().actor_id,
             "role": "official",
             "agency": "education",
         }
@@ -281,12 +285,18 @@ def test_history_records_who_why_and_which_request_for_each_event(
     )
     d_id = planned["deliverable_id"]
     rec.post(f"deliverables/{d_id}/submit", {"document_ref": "doc-77"}, request_id="req-sub-1")
+    # An auditor may not decide: refused, and nothing of the attempt enters the history.
+    refused = client.post(
+        f"{API}/projects/{created['id']}/deliverables/{d_id}/reject",
+        json={"reason": "Signatures are missing"},
+        headers=role_headers("auditor", actor_id="auditor-kuznetsova", request_id="req-aud-1"),
+    )
+    assert assert_problem(refused, 403)["rule"] == "read_only_role"
     rec.post(
         f"deliverables/{d_id}/reject",
         {"reason": "Signatures are missing"},
         actor_id="sidorov",
         agency="sport",
-        role="auditor",
         request_id="req-rej-1",
     )
     rec.post(f"deliverables/{d_id}/submit", request_id="req-sub-2")
@@ -322,15 +332,19 @@ def test_history_records_who_why_and_which_request_for_each_event(
         "req-gate-1",
     ]
     initiated, planned_e, submitted, rejected, _, approved, gate = events
-    assert initiated["actor"] == {"id": "ivanova", "role": "official", "agency": "culture"}
+    ivanova = official_headers("culture", actor_id="ivanova").actor_id
+    petrov = official_headers(actor_id="petrov").actor_id
+    sidorov = official_headers("sport", actor_id="sidorov").actor_id
+    assert len({ivanova, petrov, sidorov}) == 3
+    assert initiated["actor"] == {"id": ivanova, "role": "official", "agency": "culture"}
     assert initiated["data"]["municipality"] == municipality
     assert initiated["data"]["agencies"] == ["education", "culture", "sport"]
-    assert planned_e["actor"]["id"] == "petrov"
+    assert planned_e["actor"] == {"id": petrov, "role": "official", "agency": "education"}
     assert planned_e["data"]["deliverable_id"] == d_id
     assert planned_e["data"]["stage"] == "social_ties_program"
     assert planned_e["data"]["due_date"] == "2027-03-01"
     assert submitted["data"] == {"deliverable_id": d_id, "document_ref": "doc-77"}
-    assert rejected["actor"] == {"id": "sidorov", "role": "auditor", "agency": "sport"}
+    assert rejected["actor"] == {"id": sidorov, "role": "official", "agency": "sport"}
     assert rejected["reason"] == "Signatures are missing"
     assert approved["reason"] == "Signed"
     assert approved["decision_ref"] == "Protocol 7"
@@ -386,8 +400,16 @@ def test_list_filters_by_status_active_stage_agency_and_municipality(
     client: TestClient, municipality: str
 ) -> None:
     edu = create_project(client, municipality, agencies=["education", "culture"])
-    health = create_project(
-        client, municipality, lead_agency="sport", agencies=["sport", "health"], title="Health"
+    # Education takes no part in this one: an official of sport initiates it.
+    health = expect_ok(
+        client.post(
+            f"{API}/projects",
+            json=project_body(
+                municipality, lead_agency="sport", agencies=["sport", "health"], title="Health"
+            ),
+            headers=official_headers("sport"),
+        ),
+        201,
     )
     moved = create_project(client, municipality, title="Moved on")
     command(client, moved["id"], "gate/pass", gate_body(1))
@@ -506,7 +528,9 @@ def test_min_position_beyond_the_log_answers_503_with_retry_after(
     app = create_app(settings_for(pg, read_wait_seconds=0.2), services)
     with TestClient(app) as impatient:
         for path in ("/projects", "/projects/00000000-0000-4000-8000-000000000000/progress"):
-            response = impatient.get(f"{API}{path}", params={"min_position": far})
+            response = impatient.get(
+                f"{API}{path}", params={"min_position": far}, headers=role_headers("auditor")
+            )
             body = assert_problem(response, 503)
             assert response.headers["Retry-After"].isdigit()
             assert body["type"] == "/problems/projection-lagging"
@@ -542,17 +566,34 @@ def test_ready_shows_the_lag_of_a_projection_no_worker_follows(
     settings = settings_for(params)
     migrate(settings, params)
     with Services(settings, params) as own, TestClient(create_app(settings, own)) as c:
-        create_project(c, municipality)
-        last = create_project(c, municipality)
+        # The session's tokens do not exist in this database: mint one in it.
+        issued = add_with_token(
+            own.app,
+            SETUP_META,
+            name="ready-tester",
+            role="official",
+            agency="education",
+            municipality=municipality,
+            label=None,
+            expires_on=None,
+            today=settings.today(),
+        )
+        own_official = {"Authorization": f"Bearer {issued.token}"}
+        setup = own.app.head_position()  # the principal's and its token's events
+        for _ in range(2):
+            last = expect_ok(
+                c.post(f"{API}/projects", json=project_body(municipality), headers=own_official),
+                201,
+            )
         ready = expect_ok(c.get("/ready"))
-        assert ready["head_position"] == last["position"] == 2
+        assert ready["head_position"] == last["position"] == setup + 2
         lag = {p["name"]: p for p in ready["projections"]}
-        assert lag["projects"] == {"name": "projects", "position": 0, "lag_events": 2}
+        assert lag["projects"] == {"name": "projects", "position": 0, "lag_events": setup + 2}
 
         own.projector("projects").catch_up()
         ready = expect_ok(c.get("/ready"))
         lag = {p["name"]: p for p in ready["projections"]}
-        assert lag["projects"] == {"name": "projects", "position": 2, "lag_events": 0}
+        assert lag["projects"] == {"name": "projects", "position": setup + 2, "lag_events": 0}
 
 
 def test_openapi_lists_every_route_with_examples_and_docs_are_served(client: TestClient) -> None:
@@ -606,6 +647,7 @@ def test_an_accepted_write_logs_one_command_entry_with_the_request_and_the_actor
     client: TestClient, municipality: str
 ) -> None:
     headers = official_headers(actor_id="log-tester", request_id="req-log-accepted")
+    actor_id = headers.actor_id  # minted now: registering it logs commands of its own
     # capture_logs drops the configured processors; merging the context variables back
     # in is what binds the request id (middleware) and the actor (dependency) to entries.
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
@@ -616,7 +658,7 @@ def test_an_accepted_write_logs_one_command_entry_with_the_request_and_the_actor
     assert entry["outcome"] == "accepted"
     assert entry["command"] == "initiate_project"
     assert entry["request_id"] == "req-log-accepted"
-    assert entry["actor_id"] == "log-tester"
+    assert entry["actor_id"] == actor_id
     assert entry["actor_agency"] == "education"
     assert entry["aggregate_id"] == answer["id"]
     assert entry["version"] == 1
@@ -635,6 +677,7 @@ def test_a_refused_write_logs_one_rejected_command_entry_naming_the_rule(
     pid = create_project(client, municipality)["id"]
     plan_deliverable(client, pid)
     headers = official_headers(actor_id="log-refused", request_id="req-log-rejected")
+    actor_id = headers.actor_id  # minted now: registering it logs commands of its own
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
         response = client.post(f"{API}/projects/{pid}/gate/pass", json=gate_body(), headers=headers)
     assert_problem(response, 409)
@@ -646,13 +689,14 @@ def test_a_refused_write_logs_one_rejected_command_entry_naming_the_rule(
     assert entry["error"] == "RuleViolationError"
     assert entry["rule"] == "mandatory_deliverables_approved"
     assert entry["request_id"] == "req-log-rejected"
-    assert entry["actor_id"] == "log-refused"
+    assert entry["actor_id"] == actor_id
 
 
 def test_a_request_refused_before_the_command_logs_no_command_entry(
     client: TestClient, municipality: str
 ) -> None:
     headers = official_headers(request_id="req-log-invalid")
+    assert headers.actor_id  # minted now: registering it logs commands of its own
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
         response = client.post(
             f"{API}/projects", json=project_body(municipality, lead_agency="x"), headers=headers

@@ -1,6 +1,7 @@
 """Replay over HTTP: each event of an aggregate with the state right after it, in pages.
 
-Reads are open: no actor headers on the GETs here.
+The GETs here send no credential: the client fixture then reads as an unlimited auditor,
+who may read the audit replay (officials and analysts may not).
 """
 
 from __future__ import annotations
@@ -104,9 +105,10 @@ def test_children_ids_appear_in_no_step(client: TestClient, services: Services) 
 
 
 def test_an_organisation_replays_in_its_own_schema_each_step_as_its_get_at_that_version(
-    client: TestClient,
+    client: TestClient, municipality: str
 ) -> None:
-    oid = register_organization(client)
+    # The registrar is an official of the test's municipality: it registers there.
+    oid = register_organization(client, municipality=municipality)
     register_licence(client, oid)
     page = expect_ok(client.get(replay_url(oid)))
     assert (page["aggregate_type"], page["state_schema"]) == (

@@ -1,6 +1,7 @@
 """Past states over HTTP: ?as_of= and ?version= on every single-aggregate read, and progress.
 
-Reads are open: no actor headers on the GETs here.
+The GETs here send no credential: the client fixture then reads as an unlimited auditor,
+who reads every aggregate's past states.
 """
 
 from __future__ import annotations

@@ -1,0 +1,120 @@
+"""Principal management: admins register principals, issue and revoke tokens."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Path, Response
+
+from api.admin_schemas import (
+    PrincipalCreate,
+    PrincipalPublic,
+    PrincipalsPublic,
+    ReasonBody,
+    TokenCreate,
+    TokenIssuedPublic,
+)
+from api.deps import AdminDep, AppDep, CallerDep, SettingsDep
+from api.routes.common import ACCESS_ERRORS, WRITE_ERRORS, accepted
+from api.schemas import CommandAccepted
+from interagency.auth import AdminAction, AuthenticatedPrincipal, can_administer, require
+from interagency.principals import IssuedToken
+
+TokenId = Annotated[str, Path(pattern="^[0-9a-f]{32}$")]
+
+
+def require_admin(caller: CallerDep) -> AuthenticatedPrincipal:
+    require(can_administer(caller, AdminAction.MANAGE_PRINCIPALS))
+    return caller
+
+
+router = APIRouter(
+    prefix="/admin",
+    tags=["administration"],
+    dependencies=[Depends(require_admin)],
+    responses=ACCESS_ERRORS,
+)
+
+
+def _issued(issued: IssuedToken) -> TokenIssuedPublic:
+    return TokenIssuedPublic(
+        principal_id=issued.principal_id, token_id=issued.token_id, token=issued.token
+    )
+
+
+@router.get("/principals", response_model=PrincipalsPublic, summary="Principals and tokens")
+def list_principals(app: AppDep) -> PrincipalsPublic:
+    return PrincipalsPublic(
+        items=[PrincipalPublic.model_validate(asdict(p)) for p in app.list_principals()]
+    )
+
+
+@router.post(
+    "/principals",
+    status_code=201,
+    response_model=TokenIssuedPublic,
+    responses=WRITE_ERRORS,
+    summary="Register a principal and issue its first token (shown once)",
+)
+def add_principal(
+    body: PrincipalCreate, app: AppDep, meta: AdminDep, settings: SettingsDep
+) -> TokenIssuedPublic:
+    result = app.add_principal(
+        meta,
+        name=body.name,
+        role=body.role,
+        agency=None if body.agency is None else body.agency.value,
+        municipality=body.municipality,
+    )
+    return _issued(
+        app.issue_token(
+            meta,
+            result.aggregate_id,
+            label=body.label,
+            expires_on=body.expires_on,
+            today=settings.today(),
+        )
+    )
+
+
+@router.post(
+    "/principals/{principal_id}/tokens",
+    status_code=201,
+    response_model=TokenIssuedPublic,
+    responses=WRITE_ERRORS,
+    summary="Issue another token to a principal (shown once)",
+)
+def issue_token(
+    principal_id: UUID, body: TokenCreate, app: AppDep, meta: AdminDep, settings: SettingsDep
+) -> TokenIssuedPublic:
+    return _issued(
+        app.issue_token(
+            meta, principal_id, label=body.label, expires_on=body.expires_on, today=settings.today()
+        )
+    )
+
+
+@router.post(
+    "/tokens/{token_id}/revoke",
+    response_model=CommandAccepted,
+    responses=WRITE_ERRORS,
+    summary="Revoke a token: refused from the next request on",
+)
+def revoke_token(
+    token_id: TokenId, body: ReasonBody, app: AppDep, meta: AdminDep, response: Response
+) -> CommandAccepted:
+    return accepted(response, app.revoke_token(meta, token_id, reason=body.reason))
+
+
+@router.post(
+    "/principals/{principal_id}/disable",
+    response_model=CommandAccepted,
+    responses=WRITE_ERRORS,
+    summary="Disable a principal: every token of theirs is refused from then on",
+)
+def disable_principal(
+    principal_id: UUID, body: ReasonBody, app: AppDep, meta: AdminDep, response: Response
+) -> CommandAccepted:
+    return accepted(response, app.disable_principal(meta, principal_id, reason=body.reason))
