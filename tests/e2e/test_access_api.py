@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
+from api.main import create_app
+from interagency.services import Services
+from interagency.settings import Settings
 from tests.e2e.conftest import (
     ANONYMOUS,
     API,
@@ -323,3 +331,59 @@ def test_principals_need_the_admin_role_to_be_managed(client: TestClient, role: 
         assert response.status_code == 200
     else:
         assert assert_problem(response, 403)["rule"] == "admins_administer"
+
+
+def test_a_jwt_of_the_identity_provider_authenticates_and_names_its_subject(
+    settings: Settings, services: Services, municipality: str, tmp_path: Path
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "idp.pem"
+    key_file.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    issuer = "https://idp.example.test/realms/municipality"
+    jwt_settings = settings.model_copy(
+        update={
+            "jwt_issuer": issuer,
+            "jwt_audience": "interagency",
+            "jwt_public_key_file": key_file,
+        }
+    )
+    now = int(time.time())
+    token = jwt.encode(
+        {
+            "iss": issuer,
+            "aud": "interagency",
+            "sub": "petrova",
+            "name": "Петрова М. С.",
+            "role": "official",
+            "agency": "culture",
+            "municipality": municipality,
+            "iat": now,
+            "exp": now + 300,
+        },
+        key,
+        algorithm="RS256",
+    )
+    bearer = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(jwt_settings, services)) as c:
+        created = c.post(
+            f"{API}/projects",
+            json=project_body(municipality, lead_agency="culture"),
+            headers=bearer,
+        )
+        pid = expect_ok(created, 201)["id"]
+        events = expect_ok(c.get(f"{API}/projects/{pid}/history", headers=bearer))["events"]
+        assert events[0]["actor"] == {"id": "jwt:petrova", "role": "official", "agency": "culture"}
+        # A token of this service still works beside the JWTs.
+        token_reader = c.get(f"{API}/projects/{pid}", headers=official_headers("culture"))
+        assert token_reader.status_code == 200
+        forged = jwt.encode(
+            {"iss": issuer, "aud": "interagency", "sub": "x", "exp": now + 300},
+            rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            algorithm="RS256",
+        )
+        refused = c.get(f"{API}/projects", headers={"Authorization": f"Bearer {forged}"})
+        assert assert_problem(refused, 401)["reason"] == "bad_signature"
