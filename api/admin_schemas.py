@@ -65,3 +65,22 @@ class PrincipalPublic(BaseModel):
 
 class PrincipalsPublic(BaseModel):
     items: list[PrincipalPublic]
+
+
+class ProjectionOpsPublic(BaseModel):
+    name: str
+    position: int
+    head: int
+    lag_events: int
+    lag_seconds: float
+    state: str
+    active: bool
+    error_count: int
+    last_error: str | None
+    error_position: int | None
+    error_at: datetime | None
+    dead_letters: int
+
+
+class ProjectionsOpsPublic(BaseModel):
+    projections: list[ProjectionOpsPublic]

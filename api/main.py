@@ -13,6 +13,7 @@ from api.middleware import RequestContextMiddleware
 from api.routes import (
     admin,
     agreements,
+    analytics,
     assignments,
     audit_chain,
     audit_log,
@@ -43,6 +44,28 @@ stale version (412), `Idempotency-Key` to make a retried write happen once, and
 
 Errors are `application/problem+json` (RFC 9457).
 """
+
+
+# In this order: projection reads with fixed paths (/programs/summary) come before the
+# routers whose paths take an {id} there.
+API_ROUTERS = (
+    health.router,
+    projects.router,
+    groups.router,
+    decisions.decisions,
+    decisions.action_items,
+    assignments.assignments,
+    assignments.redistributions,
+    network.router,
+    organizations.router,
+    programs.router,
+    agreements.router,
+    audit_log.router,
+    audit_replay.router,
+    audit_chain.router,
+    admin.router,
+    analytics.router,
+)
 
 
 def create_app(
@@ -100,22 +123,8 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(health.router, prefix="/api/v1")
-    app.include_router(projects.router, prefix="/api/v1")
-    app.include_router(groups.router, prefix="/api/v1")
-    app.include_router(decisions.decisions, prefix="/api/v1")
-    app.include_router(decisions.action_items, prefix="/api/v1")
-    app.include_router(assignments.assignments, prefix="/api/v1")
-    app.include_router(assignments.redistributions, prefix="/api/v1")
-    # Projection reads first: their fixed paths (/programs/summary) must win over {id}.
-    app.include_router(network.router, prefix="/api/v1")
-    app.include_router(organizations.router, prefix="/api/v1")
-    app.include_router(programs.router, prefix="/api/v1")
-    app.include_router(agreements.router, prefix="/api/v1")
-    app.include_router(audit_log.router, prefix="/api/v1")
-    app.include_router(audit_replay.router, prefix="/api/v1")
-    app.include_router(audit_chain.router, prefix="/api/v1")
-    app.include_router(admin.router, prefix="/api/v1")
+    for router in API_ROUTERS:
+        app.include_router(router, prefix="/api/v1")
     _document_problems(app)
     return app
 

@@ -13,13 +13,14 @@ import structlog
 import typer
 import uvicorn
 
+from interagency.cli_analytics import register as register_analytics
 from interagency.cli_audit import audit_cli
 from interagency.cli_principals import register as register_principals
 from interagency.logging import configure_logging
 from interagency.services import Services, migrate
 from interagency.settings import ConnectionParams, Settings
 from interagency.storage import Database
-from projections.chain import ChainResetRefusedError
+from projections.runtime import PoisonEventError, Projector
 
 cli = typer.Typer(
     help="Interagency coordination of additional education: API, projections, tools.",
@@ -30,6 +31,7 @@ projections_cli = typer.Typer(help="Projection operations.", no_args_is_help=Tru
 cli.add_typer(projections_cli, name="projections")
 cli.add_typer(audit_cli, name="audit")
 register_principals(cli)
+register_analytics(cli)
 
 log = structlog.get_logger("interagency.cli")
 
@@ -139,7 +141,7 @@ def migrate_cmd() -> None:
 def rebuild(
     name: Annotated[str | None, typer.Argument(help="Projection name; all if omitted.")] = None,
 ) -> None:
-    """Rebuild projections from zero, with a progress bar."""
+    """Rebuild projections blue/green: the live tables serve until the new ones swap in."""
     from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
     settings = _settings()
@@ -149,19 +151,25 @@ def rebuild(
             names = [name] if name else [v.name for v in services.views]
             for n in names:
                 try:
-                    projector = services.projector(n)
+                    services.view(n)
                 except KeyError as exc:
                     typer.echo(str(exc.args[0]), err=True)
                     raise typer.Exit(2) from None
-                # The audit chain refuses a reset once it holds evidence (projections/chain.py).
-                kept = False
-                try:
-                    projector.reset()
-                except ChainResetRefusedError as exc:
+                if n == services.audit_chain.name:
                     if name:
-                        typer.echo(f"{n}: not rebuilt: {exc}", err=True)
-                        raise typer.Exit(2) from None
-                    kept = True
+                        typer.echo(
+                            f"{n}: not rebuilt: the audit chain is evidence; it is verified "
+                            "('interagency audit verify'), never rebuilt",
+                            err=True,
+                        )
+                        raise typer.Exit(2)
+                    # Never rebuilt; brought to the head, chaining what it has not yet.
+                    chained = services.chain_projector.catch_up()
+                    typer.echo(
+                        f"{n}: kept (evidence is never rebuilt); chained {chained:,} new "
+                        f"events, at position {services.audit_chain.position():,}"
+                    )
+                    continue
                 head = services.app.head_position()
                 with Progress(
                     TextColumn(f"[bold]{n}"),
@@ -174,26 +182,65 @@ def rebuild(
                     def show(pos: int, h: int, t: TaskID = task) -> None:
                         progress.update(t, completed=pos, total=max(h, 1))
 
-                    applied = projector.catch_up(show)
-                at = projector.view.position()
-                if kept:
-                    typer.echo(
-                        f"{n}: kept (evidence is never rebuilt); chained {applied:,} new "
-                        f"events, at position {at:,}"
-                    )
-                else:
-                    typer.echo(f"{n}: rebuilt from {applied:,} events, at position {at:,}")
+                    try:
+                        result = services.rebuild(n, show)
+                    except PoisonEventError as exc:
+                        typer.echo(f"{n}: not rebuilt, the live tables are untouched: {exc}")
+                        raise typer.Exit(1) from None
+                typer.echo(
+                    f"{n}: rebuilt from {result.events:,} events in {result.seconds:.1f} s, "
+                    f"at position {result.position:,} (switched without downtime)"
+                )
 
 
 @projections_cli.command("status")
 def status() -> None:
-    """Each projection's position and lag behind the event log."""
+    """Each projection's position, lag (events and seconds), worker and last error."""
     settings = _settings()
     with _database(settings) as params, Services(settings, params) as services:
-        head = services.app.head_position()
-        for v in services.views:
-            pos = v.position()
-            typer.echo(f"{v.name}: position {pos}, head {head}, lag {head - pos} events")
+        for r in services.statuses():
+            worker_state = "active worker" if r.active else "no active worker"
+            typer.echo(
+                f"{r.name}: position {r.position:,}, head {r.head:,}, lag {r.lag_events:,} "
+                f"events / {r.lag_seconds:.1f} s, {r.state}, {worker_state}"
+                + (f", {r.dead_letters} parked" if r.dead_letters else "")
+            )
+            if r.last_error:
+                typer.echo(
+                    f"  last error at position {r.error_position} ({r.error_at:%Y-%m-%d %H:%M:%S}"
+                    f" UTC, {r.error_count} in all): {r.last_error}"
+                )
+
+
+@projections_cli.command("dead-letters")
+def dead_letters(name: Annotated[str, typer.Argument(help="Projection name.")]) -> None:
+    """Events parked out of a projection's way (INTERAGENCY_PROJECTION_ON_POISON=park)."""
+    settings = _settings()
+    with _database(settings) as params, Services(settings, params) as services:
+        letters = _projector(services, name).dead_letters()
+        if not letters:
+            typer.echo(f"{name}: no parked events")
+        for letter in letters:
+            typer.echo(f"{letter['position']}  {letter['topic']}  {letter['error']}")
+
+
+@projections_cli.command("replay-dead-letters")
+def replay_dead_letters(name: Annotated[str, typer.Argument(help="Projection name.")]) -> None:
+    """Applies a projection's parked events again (after a fix); failures stay parked."""
+    settings = _settings()
+    with _database(settings) as params, Services(settings, params) as services:
+        replayed, failing = _projector(services, name).replay_dead_letters()
+    typer.echo(f"{name}: {replayed} replayed, {failing} still failing")
+    if failing:
+        raise typer.Exit(1)
+
+
+def _projector(services: Services, name: str) -> Projector:
+    try:
+        return services.projector(name)
+    except KeyError as exc:
+        typer.echo(str(exc.args[0]), err=True)
+        raise typer.Exit(2) from None
 
 
 @cli.command()

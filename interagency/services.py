@@ -12,10 +12,17 @@ from interagency.settings import ConnectionParams, Settings
 from interagency.signing import Signer
 from projections.assignments import AssignmentsView
 from projections.audit import AuditView
-from projections.chain import AuditChainView, ChainProjector
+from projections.chain import AuditChainView, ChainProjector, ChainResetRefusedError
 from projections.coverage import CoverageView
 from projections.groups import GroupsView
 from projections.network import NetworkView
+from projections.ops import (
+    Progress,
+    ProjectionStatus,
+    RebuildResult,
+    rebuild_blue_green,
+    statuses,
+)
 from projections.projects import ProjectsView
 from projections.runtime import ProjectionView, ProjectionWorker, Projector
 
@@ -82,11 +89,42 @@ class Services:
         view = self.view(name)
         return next(p for p in self.projectors if p.view is view)
 
+    def statuses(self) -> list[ProjectionStatus]:
+        """Each projection's position, lag, worker and last error."""
+        return statuses(self.views, self.app.pg_recorder, self.app.mapper)
+
+    def rebuild(
+        self, name: str, on_progress: Progress | None = None, batch_size: int | None = None
+    ) -> RebuildResult:
+        """Rebuilds one projection blue/green while the live tables keep serving.
+
+        The audit chain is evidence and is never rebuilt (``ChainResetRefusedError``).
+        """
+        view = self.view(name)
+        if view is self.audit_chain:
+            raise ChainResetRefusedError(
+                "the audit chain is evidence: it is verified, never rebuilt "
+                "('interagency audit verify')"
+            )
+        # A fresh instance: its per-batch state is the rebuild's own, not the worker's.
+        fresh = type(view)(self.datastore, APP_NAME)
+        return rebuild_blue_green(
+            fresh,
+            self.app.pg_recorder,
+            self.app.mapper,
+            self.params.conninfo(),
+            # Rebuilds catch up from zero: large batches (many events per transaction).
+            batch_size=batch_size or max(self.settings.projection_batch_size, 2000),
+            on_progress=on_progress,
+        )
+
     def worker(self) -> ProjectionWorker:
         return ProjectionWorker(
             self.projectors,
             conninfo=self.params.conninfo(),
             channel=self.app.pg_recorder.channel_name,
+            on_poison=self.settings.projection_on_poison,
+            poison_retry_seconds=self.settings.projection_poison_retry_seconds,
         )
 
     def close(self) -> None:

@@ -72,6 +72,19 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(
         default=500, ge=1, le=10_000, validation_alias="INTERAGENCY_PROJECTION_BATCH"
     )
+    projection_on_poison: Literal["stop", "park"] = Field(
+        default="stop",
+        validation_alias="INTERAGENCY_PROJECTION_ON_POISON",
+        description="What a projection does with an event it raises on: stop (and name it "
+        "in status), or park it in the dead-letter table and go on",
+    )
+    projection_poison_retry_seconds: float = Field(
+        default=60.0,
+        ge=0.1,
+        le=86_400,
+        validation_alias="INTERAGENCY_PROJECTION_POISON_RETRY",
+        description="A projection stopped by a poison event is tried again this often",
+    )
     signing_key_file: Path | None = Field(
         default=None,
         validation_alias="INTERAGENCY_SIGNING_KEY_FILE",

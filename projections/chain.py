@@ -430,13 +430,17 @@ class ChainProjector(Projector):
                 ],
             )
 
-    def run_batch(self) -> BatchResult:
+    # A parked event would be a gap in the evidence: a poison event stops the chain.
+    can_park = False
+
+    def run_batch(self, limit: int | None = None, stop: int | None = None) -> BatchResult:
         """One transaction: the next stored rows after the position, chained in order."""
         view = self.chain
+        batch = limit or self.batch_size
         with view.datastore.transaction(commit=True) as curs:
             start = view.lock_position(curs)
             prev = self._prev_hash(curs, start)
-            rows = view.read_events(curs, start + 1, None, limit=self.batch_size)
+            rows = view.read_events(curs, start + 1, stop, limit=batch)
             if not rows:
                 return BatchResult(0, start)
             latest = view.last_checkpoint_in(curs)
@@ -456,7 +460,7 @@ class ChainProjector(Projector):
             # together; ``checkpoint_head`` signs an idle head later otherwise.
             last = entries[-1]
             if (
-                len(rows) < self.batch_size
+                len(rows) < batch
                 and since > 0
                 and self._interval_passed(checkpoints[-1] if checkpoints else latest)
             ):
@@ -467,8 +471,10 @@ class ChainProjector(Projector):
             self._signed_up_to = checkpoints[-1].position
         return BatchResult(len(entries), last.position)
 
-    def catch_up(self, on_progress: Callable[[int, int], None] | None = None) -> int:
-        total = super().catch_up(on_progress)
+    def catch_up(
+        self, on_progress: Callable[[int, int], None] | None = None, stop: int | None = None
+    ) -> int:
+        total = super().catch_up(on_progress, stop)
         self.checkpoint_head()
         return total
 

@@ -1,4 +1,4 @@
-"""Principal management: admins register principals, issue and revoke tokens."""
+"""Administration: principals and tokens, projection status and metrics (admins only)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,24 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Response
+from fastapi.responses import PlainTextResponse
 
 from api.admin_schemas import (
     PrincipalCreate,
     PrincipalPublic,
     PrincipalsPublic,
+    ProjectionOpsPublic,
+    ProjectionsOpsPublic,
     ReasonBody,
     TokenCreate,
     TokenIssuedPublic,
 )
-from api.deps import AdminDep, AppDep, CallerDep, SettingsDep
+from api.deps import AdminDep, AppDep, CallerDep, ServicesDep, SettingsDep
 from api.routes.common import ACCESS_ERRORS, WRITE_ERRORS, accepted
 from api.schemas import CommandAccepted
 from interagency.auth import AdminAction, AuthenticatedPrincipal, can_administer, require
 from interagency.principals import IssuedToken
+from projections.ops import prometheus
 
 TokenId = Annotated[str, Path(pattern="^[0-9a-f]{32}$")]
 
@@ -118,3 +122,25 @@ def disable_principal(
     principal_id: UUID, body: ReasonBody, app: AppDep, meta: AdminDep, response: Response
 ) -> CommandAccepted:
     return accepted(response, app.disable_principal(meta, principal_id, reason=body.reason))
+
+
+@router.get(
+    "/projections",
+    response_model=ProjectionsOpsPublic,
+    summary="Each projection: position, head, lag in events and seconds, worker, last error",
+)
+def projections_status(services: ServicesDep) -> ProjectionsOpsPublic:
+    return ProjectionsOpsPublic(
+        projections=[ProjectionOpsPublic.model_validate(asdict(r)) for r in services.statuses()]
+    )
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    summary="Projection metrics in Prometheus text format (lag, events, errors)",
+)
+def metrics(services: ServicesDep) -> PlainTextResponse:
+    return PlainTextResponse(
+        prometheus(services.statuses()), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )

@@ -33,7 +33,13 @@ from domain.values import EventMeta, Mechanism
 from interagency.application import APP_NAME, CommandResult, InteragencyApplication
 from interagency.services import Services
 from projections.projects import ProjectFilter
-from projections.runtime import Cursor, ProjectionView, ProjectionWorker, Projector
+from projections.runtime import (
+    Cursor,
+    PoisonEventError,
+    ProjectionView,
+    ProjectionWorker,
+    Projector,
+)
 from tests.conftest import wait_projected
 
 META = EventMeta(
@@ -739,18 +745,22 @@ def test_a_batch_that_fails_midway_leaves_neither_rows_nor_position_behind(
     assert projector.run_batch().processed == 5
     before = view.rows()
     view.fail_at = positions[7]
-    with pytest.raises(FaultInjectedError):
+    with pytest.raises(PoisonEventError) as raised:
         projector.run_batch()
-    with pytest.raises(FaultInjectedError):
-        projector.catch_up()
-
+    assert raised.value.position == positions[7]
+    assert isinstance(raised.value.__cause__, FaultInjectedError)
     assert view.position() == positions[4]
     assert view.rows() == before
     assert len(before[0]) == 5
+    # A catch-up applies what comes before the poison event, then names it.
+    with pytest.raises(PoisonEventError):
+        projector.catch_up()
+    assert view.position() == positions[6]
+    assert [r[0] for r in view.rows()[0]] == positions[:7]
 
     # Fault removed: it catches up to exactly what a clean rebuild gives.
     view.fail_at = None
-    assert projector.catch_up() == len(positions) - 5
+    assert projector.catch_up() == len(positions) - 7
     assert view.rows() == clean_rebuild(services)
 
 
@@ -766,6 +776,7 @@ def test_a_worker_retries_a_failing_batch_without_moving_and_recovers(
         conninfo=services.params.conninfo(),
         channel=services.app.pg_recorder.channel_name,
         poll_interval=0.2,
+        poison_retry_seconds=0.2,
     )
     worker.start()
     try:
