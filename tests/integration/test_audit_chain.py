@@ -10,23 +10,20 @@ from __future__ import annotations
 import os
 import stat
 import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from domain.errors import ValidationError
 from domain.values import EventMeta
 from interagency import evidence
-from interagency.services import Services, migrate
+from interagency.services import Services
 from interagency.settings import ConnectionParams
 from interagency.signing import Signer, SigningKeyError, load_signing_key
-from interagency.storage import ensure_database
 from projections import chain
 from projections.chain import ChainBrokenError, ChainProjector, ChainResetRefusedError
 from tests.conftest import settings_for, wait_projected
@@ -35,33 +32,13 @@ META = EventMeta(actor_id="auditor-test", actor_role="official", actor_agency="e
 
 
 @pytest.fixture
-def own(server: ConnectionParams) -> Iterator[Callable[..., Services]]:
-    """Opens Services on fresh databases (checkpoint every 5 events, no interval)."""
-    made: list[tuple[str, Services]] = []
+def own(own: Callable[..., Services]) -> Callable[..., Services]:
+    """Fresh databases (checkpoint every 5 events, no interval unless overridden)."""
 
     def make(**overrides: Any) -> Services:
-        dbname = f"interagency_chain_{uuid.uuid4().hex[:12]}"
-        ensure_database(server, dbname)
-        params = ConnectionParams(server.host, server.port, dbname, server.user, server.password)
-        values: dict[str, Any] = {"checkpoint_every": 5, "checkpoint_interval_seconds": 0}
-        values.update(overrides)
-        settings = settings_for(params, **values)
-        migrate(settings, params)
-        services = Services(settings, params)
-        made.append((dbname, services))
-        return services
+        return own(**{"checkpoint_every": 5, "checkpoint_interval_seconds": 0, **overrides})
 
-    try:
-        yield make
-    finally:
-        for dbname, services in made:
-            services.close()
-            with psycopg.connect(server.conninfo(), autocommit=True) as conn:
-                conn.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(dbname)
-                    )
-                )
+    return make
 
 
 def write(services: Services, n: int) -> list[int]:

@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 
-from interagency.services import Services, migrate
-from interagency.settings import ConnectionParams
-from interagency.storage import ensure_database
+from interagency.services import Services
 from projections.ops import statuses
 from projections.projects import ProjectFilter
 from projections.runtime import PoisonEventError, ProjectionWorker
-from tests.conftest import settings_for
 from tests.integration.test_projections import (
     EventTally,
     log_positions,
@@ -27,34 +22,6 @@ from tests.integration.test_projections import (
     start_project,
     tally,
 )
-
-
-@pytest.fixture
-def own(server: ConnectionParams) -> Iterator[Callable[..., Services]]:
-    """Services on a fresh database that no worker follows; dropped afterwards."""
-    made: list[tuple[str, Services]] = []
-
-    def make(**overrides: Any) -> Services:
-        dbname = f"interagency_ops_{uuid.uuid4().hex[:12]}"
-        ensure_database(server, dbname)
-        params = ConnectionParams(server.host, server.port, dbname, server.user, server.password)
-        settings = settings_for(params, **overrides)
-        migrate(settings, params)
-        services = Services(settings, params)
-        made.append((dbname, services))
-        return services
-
-    try:
-        yield make
-    finally:
-        for dbname, services in made:
-            services.close()
-            with psycopg.connect(server.conninfo(), autocommit=True) as conn:
-                conn.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(dbname)
-                    )
-                )
 
 
 def status_of(services: Services, name: str) -> Any:
