@@ -8,12 +8,13 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from api.schemas import Strict
 from domain.values import Agency
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
-class _In(BaseModel):
+class _In(Strict):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,14 +99,20 @@ class Amend(Strict):
     basis_document: str = Field(min_length=1, max_length=300)
 
 
+# A report's key: a line id, or "line_id:indicator name" (a name has up to 300 characters).
+ReportKey = Annotated[str, Field(min_length=1, max_length=400)]
+
+
 class ReportIn(Strict):
     period: ReportPeriod
-    actual: dict[str, Decimal] = Field(
+    actual: dict[ReportKey, Decimal] = Field(
         min_length=1,
         max_length=200,
         description='Actual value per line id, and per "line_id:indicator" for quality',
     )
-    reasons: dict[str, str] = Field(default_factory=dict, max_length=200)
+    reasons: dict[ReportKey, Annotated[str, Field(max_length=4000)]] = Field(
+        default_factory=dict, max_length=200
+    )
 
 
 class ReturnReport(Strict):

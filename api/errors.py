@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import structlog
-from eventsourcing.persistence import OperationalError, PersistenceError
+from eventsourcing.persistence import DataError, OperationalError, PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -42,6 +43,18 @@ class BadHeaderError(Exception):
         super().__init__(detail)
         self.header = header
         self.detail = detail
+
+
+class RequestBodyTooLargeError(StarletteHTTPException):
+    """A request body beyond ``INTERAGENCY_MAX_BODY_BYTES`` (413).
+
+    An ``HTTPException``, so that FastAPI passes it on unchanged when reading the body
+    raises it (api/middleware.py counts the bytes as they arrive).
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body is larger than {max_bytes} bytes")
+        self.max_bytes = max_bytes
 
 
 _STATUS: list[tuple[type[DomainError], int]] = [
@@ -118,6 +131,17 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot even decode (not UTF-8): a user mistake
+        # like malformed JSON, so the same 422 as malformed JSON.
+        return problem(
+            request,
+            422,
+            code="invalid-input",
+            title="Invalid input",
+            detail=f"the request body cannot be read: {exc.detail}",
+            errors=[{"field": "", "location": "body", "message": str(exc.detail)}],
+        )
     title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
     return problem(
         request,
@@ -190,7 +214,45 @@ def _lagging(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def body_too_large(request: Request, max_bytes: int) -> JSONResponse:
+    """The 413 answer; the middleware sends it directly when Content-Length is too large."""
+    return problem(
+        request,
+        413,
+        code="body-too-large",
+        title="Request body too large",
+        detail=f"the request body is larger than {max_bytes} bytes",
+        max_bytes=max_bytes,
+    )
+
+
+def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestBodyTooLargeError)
+    return body_too_large(request, exc.max_bytes)
+
+
+def _statement_timed_out(exc: BaseException) -> bool:
+    """Whether PostgreSQL cancelled the statement (``statement_timeout``), at any depth."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, psycopg.errors.QueryCanceled):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if _statement_timed_out(exc):
+        log.warning("statement_timeout", error=str(exc))
+        return problem(
+            request,
+            503,
+            code="statement-timeout",
+            title="Query took too long",
+            detail="the database cancelled a query that ran longer than the statement "
+            "timeout; retry shortly, or narrow the request",
+            headers={"Retry-After": "2"},
+        )
     log.error("database_unavailable", error=str(exc))
     return problem(
         request,
@@ -199,6 +261,22 @@ def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         title="Database unavailable",
         detail="the database cannot be reached; retry shortly",
         headers={"Retry-After": "2"},
+    )
+
+
+def _bad_value(request: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL refused a value the request carried (NUL in text, a number out of range).
+
+    The database is up and the value came from the caller: a 422, not an outage (503).
+    """
+    log.info("database_refused_value", error=str(exc))
+    return problem(
+        request,
+        422,
+        code="invalid-input",
+        title="Invalid input",
+        detail="the request carries a value the database cannot hold "
+        "(a NUL character in text, or a number out of range)",
     )
 
 
@@ -217,10 +295,14 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestBodyTooLargeError, _body_too_large)
     app.add_exception_handler(AuthenticationError, _auth_error)
     app.add_exception_handler(PermissionDeniedError, _permission_denied)
     app.add_exception_handler(BadHeaderError, _bad_header)
     app.add_exception_handler(ProjectionLaggingError, _lagging)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(PersistenceError, _database_unavailable)
+    app.add_exception_handler(DataError, _bad_value)
+    app.add_exception_handler(psycopg.DataError, _bad_value)
+    app.add_exception_handler(psycopg.errors.QueryCanceled, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

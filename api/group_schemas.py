@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Self
+from typing import Annotated, Any, Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -101,7 +101,7 @@ class MeetingCreate(Strict):
     )
 
     held_on: date
-    agenda: list[str] = Field(min_length=1, max_length=50)
+    agenda: list[Annotated[str, Field(max_length=500)]] = Field(min_length=1, max_length=50)
 
 
 class AttendanceIn(Strict):

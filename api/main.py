@@ -9,7 +9,7 @@ import structlog
 from fastapi import FastAPI
 
 from api.errors import PROBLEM_JSON, install_error_handlers
-from api.middleware import RequestContextMiddleware
+from api.middleware import RequestContextMiddleware, RequestLimitsMiddleware
 from api.routes import (
     admin,
     agreements,
@@ -120,6 +120,12 @@ def create_app(
     app.state.jwt_verifier = JWTVerifier.from_settings(settings)
     if services is not None:
         app.state.services = services
+    # Added first, so it runs inside the request context (request id, log line).
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        statement_timeout_ms=settings.statement_timeout_ms,
+    )
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)
@@ -148,9 +154,17 @@ def _document_problems(app: FastAPI) -> None:
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         problem_content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-        for path_item in schema.get("paths", {}).values():
+        for path, path_item in schema.get("paths", {}).items():
             for operation in path_item.values():
-                for code, response in operation.get("responses", {}).items():
+                responses = operation.setdefault("responses", {})
+                # Every authenticated route can refuse the credential (401) or the caller
+                # (403), and every route of the API can find its database gone (503).
+                if operation.get("security"):
+                    responses.setdefault("401", {"description": "No valid credential"})
+                    responses.setdefault("403", {"description": "Not permitted"})
+                if path.startswith("/api/"):
+                    responses.setdefault("503", {"description": "Database unavailable"})
+                for code, response in responses.items():
                     if code[0] in "45":
                         response["content"] = problem_content
                         if code == "422":

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.project import DeliverableState, ProjectStatus, Stage, StageStatus
 from domain.values import Agency, Mechanism, OrganizationKind, TargetDimension
@@ -15,8 +15,33 @@ Text = Field(min_length=1, max_length=300)
 LongText = Field(min_length=1, max_length=4000)
 
 
+def _has_nul(value: Any) -> bool:
+    """Whether a string anywhere in ``value`` holds NUL (nested models check themselves)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
 class Strict(BaseModel):
+    """Base of every request body: unknown fields refused, strings stripped, no NUL.
+
+    PostgreSQL text cannot hold NUL (0x00): an event carrying one is stored (JSON escapes
+    it) but stops the projections that copy it into a text column, so it is refused here,
+    at the edge, with a 422 on the field.
+    """
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def no_nul_character(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("must not contain the NUL character (\\u0000)")
+        return value
 
 
 class OrganizationIn(Strict):
@@ -70,7 +95,9 @@ class ProjectCreate(Strict):
     lead_agency: Agency
     agencies: list[Agency] = Field(min_length=2, max_length=20)
     organizations: list[OrganizationIn] = Field(default_factory=list, max_length=200)
-    strategic_priorities: list[str] = Field(default_factory=list, max_length=50)
+    strategic_priorities: list[Annotated[str, Field(max_length=500)]] = Field(
+        default_factory=list, max_length=50
+    )
     targets: list[TargetIn] = Field(default_factory=list, max_length=50)
 
 

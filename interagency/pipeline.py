@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -18,8 +20,10 @@ from eventsourcing.persistence import (
     StoredEvent,
     Transcoding,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg import sql
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
+from eventsourcing.utils import Environment, EnvType
+from psycopg import Cursor, sql
+from psycopg.rows import DictRow
 
 from domain.assignment import MunicipalAssignment
 from domain.base import DomainAggregate, event_type_name
@@ -91,12 +95,50 @@ class HistoryEntry:
     event: DomainAggregate.Event
 
 
+# Milliseconds one statement of a read-only transaction may run (0: no limit). The API
+# sets it for each request (api/middleware.py): a slow query cannot hold a pooled
+# connection forever. The worker and the command line leave it unset: their long reads
+# (rebuilds, exports) are theirs to make.
+READ_STATEMENT_TIMEOUT_MS: ContextVar[int] = ContextVar("read_statement_timeout_ms", default=0)
+
+
+class BoundedReadsDatastore(PostgresDatastore):
+    """A datastore whose read-only transactions honour ``READ_STATEMENT_TIMEOUT_MS``.
+
+    Every read of the projections and of the event store (``transaction(commit=False)``)
+    then starts with ``SET LOCAL statement_timeout``: it lasts that transaction only, so
+    writes (whose lock waits ``lock_timeout`` bounds) and other users of the pooled
+    connection are untouched. A cancelled statement raises ``OperationalError`` whose
+    cause is ``psycopg.errors.QueryCanceled``; the API answers it 503.
+    """
+
+    @contextmanager
+    def transaction(self, *, commit: bool = False) -> Iterator[Cursor[DictRow]]:
+        with super().transaction(commit=commit) as curs:
+            timeout_ms = READ_STATEMENT_TIMEOUT_MS.get()
+            if timeout_ms > 0 and not commit:
+                curs.execute(
+                    sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(timeout_ms))
+                )
+            yield curs
+
+
+class InteragencyPostgresFactory(PostgresFactory):
+    """eventsourcing's PostgreSQL factory, with reads that can be bounded in time."""
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        # The base factory builds its datastore itself (with an unopened pool); this
+        # subclass adds behaviour only, no state, so the instance takes its class.
+        self.datastore.__class__ = BoundedReadsDatastore
+
+
 def postgres_env(
     params: ConnectionParams, settings: Settings, *, create_table: bool
 ) -> dict[str, str]:
     """The eventsourcing environment for one process's pool."""
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": f"{__name__}:InteragencyPostgresFactory",
         "POSTGRES_HOST": params.host,
         "POSTGRES_PORT": str(params.port),
         "POSTGRES_DBNAME": params.dbname,
@@ -105,6 +147,9 @@ def postgres_env(
         "POSTGRES_POOL_SIZE": str(settings.pool_size),
         "POSTGRES_MAX_OVERFLOW": str(settings.pool_max_overflow),
         "POSTGRES_LOCK_TIMEOUT": str(settings.lock_timeout_seconds),
+        # Without it a request waits 30 s per retry for a connection while the database is
+        # down: minutes before its 503.
+        "POSTGRES_CONNECT_TIMEOUT": str(settings.connect_timeout_seconds),
         "POSTGRES_PRE_PING": "y",
         "CREATE_TABLE": "y" if create_table else "n",
     }

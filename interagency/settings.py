@@ -66,8 +66,32 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=8, ge=1, validation_alias="INTERAGENCY_POOL_SIZE")
     pool_max_overflow: int = Field(default=8, ge=0, validation_alias="INTERAGENCY_POOL_OVERFLOW")
     lock_timeout_seconds: int = Field(default=10, ge=0, validation_alias="INTERAGENCY_LOCK_TIMEOUT")
+    connect_timeout_seconds: int = Field(
+        default=5,
+        ge=1,
+        le=300,
+        validation_alias="INTERAGENCY_DB_CONNECT_TIMEOUT",
+        description="Seconds a request waits for a database connection before it fails (503); "
+        "eventsourcing retries a failed call several times, so an outage answers after a "
+        "few multiples of this",
+    )
     read_wait_seconds: float = Field(
         default=5.0, ge=0, le=60, validation_alias="INTERAGENCY_READ_WAIT_SECONDS"
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=1_073_741_824,
+        validation_alias="INTERAGENCY_MAX_BODY_BYTES",
+        description="The largest request body the API reads; a larger one is answered 413",
+    )
+    statement_timeout_ms: int = Field(
+        default=30_000,
+        ge=0,
+        le=3_600_000,
+        validation_alias="INTERAGENCY_STATEMENT_TIMEOUT_MS",
+        description="How long one SQL statement of an API request's reads may run before "
+        "PostgreSQL cancels it and the API answers 503 (0: no limit)",
     )
     projection_batch_size: int = Field(
         default=500, ge=1, le=10_000, validation_alias="INTERAGENCY_PROJECTION_BATCH"

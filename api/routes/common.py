@@ -38,6 +38,7 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown id (problem+json)"},
     409: {"description": "A rule was broken or another write came first (problem+json)"},
     412: {"description": "If-Match names a stale version (problem+json)"},
+    413: {"description": "The body is over INTERAGENCY_MAX_BODY_BYTES (problem+json)"},
     422: {"description": "Invalid input (problem+json)"},
 }
 
