@@ -139,6 +139,8 @@ class GroupsView(ProjectionView):
                 search tsvector
             )""",
             "CREATE INDEX IF NOT EXISTS wg_decisions_search_idx ON wg_decisions USING gin (search)",
+            # Signing a protocol marks its meeting's decisions: without this, a scan of all.
+            "CREATE INDEX IF NOT EXISTS wg_decisions_meeting ON wg_decisions(group_id, meeting_id)",
             """
             CREATE TABLE IF NOT EXISTS wg_action_items (
                 item_id uuid PRIMARY KEY,
