@@ -26,6 +26,7 @@ from psycopg.types.string import TextLoader
 
 from domain.project import STAGES
 from domain.values import Mechanism
+from interagency.pipeline import READ_STATEMENT_TIMEOUT_MS
 from projections.coverage import MAX_AGE, MIN_AGE
 
 # The stages in order, and the mechanisms, as SQL VALUES: every table that is "per stage"
@@ -781,12 +782,20 @@ class AnalyticsQueries:
 
         A server-side cursor fetches ``itersize`` rows at a time, in one read-only
         transaction (one snapshot) that holds a pooled connection until the iterator is
-        exhausted or closed.
+        exhausted or closed. Under the API, each statement is bounded by
+        ``READ_STATEMENT_TIMEOUT_MS`` as every other read is.
         """
         query, params = self._query(table, f, today)
         with self.datastore.get_connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
             conn.execute("SET LOCAL DateStyle = 'ISO'")
+            # The API's read bound (this connection is not the datastore's transaction(),
+            # which sets it for other reads): each FETCH of the export is one statement.
+            timeout_ms = READ_STATEMENT_TIMEOUT_MS.get()
+            if timeout_ms > 0:
+                conn.execute(
+                    sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(timeout_ms))
+                )
             with conn.cursor(name=f"analytics_{uuid.uuid4().hex}", row_factory=tuple_row) as cur:
                 for type_name in _AS_TEXT:
                     cur.adapters.register_loader(type_name, TextLoader)

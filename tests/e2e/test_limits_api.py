@@ -215,6 +215,25 @@ def test_a_read_past_the_statement_timeout_is_503_and_the_pool_recovers(
     assert limited_client.get(f"{API}/projects", headers=AUDITOR).status_code == 200
 
 
+def test_a_csv_export_past_the_statement_timeout_is_503_too(
+    limited_client: TestClient, services: Services
+) -> None:
+    # The export reads through its own server-side cursor, not the datastore's
+    # transaction(): it must carry the same bound.
+    analyst = role_headers("analyst")
+    url = f"{API}/analytics/projects-by-stage"
+    assert limited_client.get(url, params={"format": "csv"}, headers=analyst).status_code == 200
+    with psycopg.connect(services.params.conninfo()) as blocker:
+        blocker.execute("LOCK TABLE project_summary IN ACCESS EXCLUSIVE MODE")
+        response = limited_client.get(url, params={"format": "csv"}, headers=analyst)
+        blocker.rollback()
+    problem = assert_problem(response, 503)
+    assert problem["type"] == "/problems/statement-timeout"
+    exported = limited_client.get(url, params={"format": "csv"}, headers=analyst)
+    assert exported.status_code == 200
+    assert exported.text.startswith("stage,stage_number,")
+
+
 def test_statement_timeout_zero_means_no_limit(settings: Settings) -> None:
     assert settings.statement_timeout_ms > 0
     unlimited = Settings(_env_file=None, INTERAGENCY_STATEMENT_TIMEOUT_MS="0")  # type: ignore[call-arg]
