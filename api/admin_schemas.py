@@ -66,6 +66,9 @@ class PrincipalPublic(BaseModel):
 
 class PrincipalsPublic(BaseModel):
     items: list[PrincipalPublic]
+    total: int
+    limit: int
+    offset: int
 
 
 class ProjectionOpsPublic(BaseModel):

@@ -258,7 +258,10 @@ class OutsideTolerancePublic(BaseModel):
 
 class DashboardPublic(BaseModel):
     items: list[OutsideTolerancePublic]
-    subsidy_at_risk: Decimal
+    subsidy_at_risk: Decimal = Field(description="Summed over all `total` lines, not the page")
+    total: int
+    limit: int
+    offset: int
     position: int
 
 

@@ -77,6 +77,9 @@ class UnlicensedPartyPublic(Row):
 class UnlicensedPartiesPublic(BaseModel):
     on: date = Field(description="The date the licences were checked on")
     items: list[UnlicensedPartyPublic]
+    total: int
+    limit: int
+    offset: int
     position: int
 
 
@@ -213,6 +216,9 @@ class ExpiringPublic(BaseModel):
     on: date
     within_days: int
     items: list[ExpiringAgreementPublic]
+    total: int
+    limit: int
+    offset: int
     position: int
 
 
@@ -232,6 +238,9 @@ class ResourceTypeTotalPublic(Row):
 
 class ContributionsPublic(BaseModel):
     items: list[ResourceTypeTotalPublic]
+    total: int = Field(description="Resource types with contributions")
+    limit: int
+    offset: int
     position: int
 
 

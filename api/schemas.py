@@ -319,6 +319,10 @@ class HistoryEventPublic(BaseModel):
 class HistoryPublic(BaseModel):
     aggregate_id: UUID
     events: list[HistoryEventPublic]
+    next_after_version: int | None = Field(
+        default=None,
+        description="Pass as `after_version` for the next page; null on the last page",
+    )
 
 
 class ProjectionStatusPublic(BaseModel):

@@ -254,11 +254,20 @@ class PrincipalCommands(CommandPipeline):
 
     def list_principals(self) -> list[PrincipalSummary]:
         """Every principal, in the order registered, with its tokens (never their secrets)."""
+        return self.principals_page(None, 0)[0]
+
+    def principals_page(
+        self, limit: int | None, offset: int = 0
+    ) -> tuple[list[PrincipalSummary], int]:
+        """A page of :meth:`list_principals` and how many there are in all; only the
+        page's principals are loaded."""
         try:
             directory: PrincipalDirectory = self.repository.get(PrincipalDirectory.ID)
         except AggregateNotFoundError:
-            return []
-        return [PrincipalSummary.of(self.get_principal(pid)) for pid in directory.principal_ids]
+            return [], 0
+        ids = directory.principal_ids
+        page = ids[offset:] if limit is None else ids[offset : offset + limit]
+        return [PrincipalSummary.of(self.get_principal(pid)) for pid in page], len(ids)
 
     # -- authentication ---------------------------------------------------------------
 

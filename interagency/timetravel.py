@@ -215,20 +215,28 @@ def _steps(
 
 
 def entries(
-    app: CommandPipeline, aggregate_id: UUID, *, gt: int = 0, lte: int | None = None
+    app: CommandPipeline,
+    aggregate_id: UUID,
+    *,
+    gt: int = 0,
+    lte: int | None = None,
+    limit: int | None = None,
 ) -> list[HistoryEntry]:
-    """The aggregate's events with versions in (gt, lte], each with its global position."""
+    """The aggregate's events with versions in (gt, lte], each with its global position;
+    the first ``limit`` of them only if given (read from the table, no more)."""
     from interagency.pipeline import HistoryEntry
 
     rec = app.pg_recorder
     stmt = sql.SQL(
         "SELECT originator_id, originator_version, topic, state, notification_id "
         "FROM {}.{} WHERE originator_id = %s AND originator_version > %s "
-        "AND (%s::int IS NULL OR originator_version <= %s::int) ORDER BY originator_version"
+        "AND (%s::int IS NULL OR originator_version <= %s::int) ORDER BY originator_version "
+        "LIMIT %s"
     ).format(sql.Identifier(rec.datastore.schema), sql.Identifier(rec.events_table_name))
     out = []
     with rec.datastore.transaction(commit=False) as curs:
-        curs.execute(stmt, (aggregate_id, gt, lte, lte))
+        # LIMIT NULL is no limit.
+        curs.execute(stmt, (aggregate_id, gt, lte, lte, limit))
         for row in curs.fetchall():
             stored = StoredEvent(
                 originator_id=row["originator_id"],

@@ -334,17 +334,20 @@ class AssignmentsView(ProjectionView):
         fiscal_year: int | None = None,
         agency: str | None = None,
         municipality: str | None = None,
-    ) -> list[dict[str, Any]]:
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int, Decimal]:
         """Lines whose latest report is beyond tolerance, with the subsidy at risk of return:
         the volume below the tolerated minimum of the plan due, at the line's normative cost,
-        rounded to kopecks."""
+        rounded to kopecks. Answers a page of them, how many there are in all and the
+        subsidy at risk summed over all of them (not the page only)."""
         where, params = _filters(fiscal_year, agency, municipality)
         where = (
             where
             + (sql.SQL(" AND ") if params else sql.SQL(" WHERE "))
             + sql.SQL("l.beyond_tolerance")
         )
-        query = (
+        base = (
             sql.SQL(
                 "SELECT a.assignment_id, a.institution, a.agency, a.founder, a.fiscal_year, "
                 "l.line_id, l.registry_number, l.unit, l.report_period, l.planned_due, l.actual, "
@@ -354,11 +357,28 @@ class AssignmentsView(ProjectionView):
                 "FROM asg_assignments a JOIN asg_lines l USING (assignment_id)"
             )
             + where
-            + sql.SQL(" ORDER BY subsidy_at_risk DESC, a.institution")
         )
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(query, params)
-            return [dict(r) for r in curs.fetchall()]
+            curs.execute(
+                sql.SQL(
+                    "SELECT count(*) AS n, coalesce(sum(subsidy_at_risk), 0) AS at_risk FROM ({}) q"
+                ).format(base),
+                params,
+            )
+            totals = curs.fetchone()
+            # assignment_id and line_id make the order total: pages neither repeat nor skip.
+            curs.execute(
+                base
+                + sql.SQL(
+                    " ORDER BY subsidy_at_risk DESC, a.institution, a.assignment_id, l.line_id "
+                    "LIMIT %s OFFSET %s"
+                ),
+                [*params, limit, offset],
+            )
+            rows = [dict(r) for r in curs.fetchall()]
+        if totals is None:
+            return rows, 0, Decimal(0)
+        return rows, int(totals["n"]), Decimal(totals["at_risk"])
 
     def redistributions(
         self, limit: int = 50, offset: int = 0, municipality: str | None = None

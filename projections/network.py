@@ -672,10 +672,10 @@ class NetworkView(ProjectionView):
             return [dict(r) for r in curs.fetchall()]
 
     def unlicensed_teaching_parties(
-        self, on: date, municipality: str | None = None
-    ) -> list[dict[str, Any]]:
+        self, on: date, municipality: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
         """Base and participant organisations of agreements in force that have no active
-        additional-education licence issued by ``on``.
+        additional-education licence issued by ``on``: a page of them, and how many in all.
 
         Activation refuses such parties, so rows here mean a licence was suspended or
         terminated afterwards (or the organisation left the register).
@@ -693,7 +693,17 @@ class NetworkView(ProjectionView):
             ),
             ("a.municipality = %s", municipality),
         )
+        joins = sql.SQL(
+            """
+            FROM net_agreements a
+            JOIN net_agreement_parties p ON p.agreement_id = a.agreement_id
+                AND p.version = a.version_in_force
+            LEFT JOIN net_organizations o ON o.organization_id = p.organization_id
+            """
+        )
         with self.datastore.transaction(commit=False) as curs:
+            curs.execute(sql.SQL("SELECT count(*) AS n ") + joins + where, params)
+            total = _count(curs)
             curs.execute(
                 sql.SQL(
                     """
@@ -701,17 +711,20 @@ class NetworkView(ProjectionView):
                         a.version_in_force, p.organization_id, p.role, o.name, o.inn,
                         coalesce(o.additional_education_licence, 'none')
                             AS additional_education_licence
-                    FROM net_agreements a
-                    JOIN net_agreement_parties p ON p.agreement_id = a.agreement_id
-                        AND p.version = a.version_in_force
-                    LEFT JOIN net_organizations o ON o.organization_id = p.organization_id
                     """
                 )
+                + joins
                 + where
-                + sql.SQL(" ORDER BY a.number, a.agreement_id, o.name, p.organization_id"),
-                params,
+                # The parties' key ends the order (an organisation may hold two roles):
+                # pages neither repeat nor skip a row.
+                + sql.SQL(
+                    " ORDER BY a.number, a.agreement_id, o.name, p.organization_id, p.role "
+                    "LIMIT %s OFFSET %s"
+                ),
+                [*params, limit, offset],
             )
-            return [dict(r) for r in curs.fetchall()]
+            rows = [dict(r) for r in curs.fetchall()]
+        return rows, total
 
     # -- queries: programs ------------------------------------------------------------------
 
@@ -818,32 +831,41 @@ class NetworkView(ProjectionView):
         return None if row is None else dict(row)
 
     def expiring(
-        self, on: date, within_days: int, municipality: str | None = None
-    ) -> list[dict[str, Any]]:
+        self,
+        on: date,
+        within_days: int,
+        municipality: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
         """Agreements in force whose term ends by ``on`` + ``within_days`` (those whose term
-        already ended but that nobody marked expired come first: they are overdue)."""
+        already ended but that nobody marked expired come first: they are overdue): a page
+        of them, and how many in all."""
         where, params = _where(
             ("a.in_force",),
             ("a.term_end <= %s", on + timedelta(days=within_days)),
             ("a.municipality = %s", municipality),
         )
         with self.datastore.transaction(commit=False) as curs:
+            curs.execute(sql.SQL("SELECT count(*) AS n FROM net_agreements a") + where, params)
+            total = _count(curs)
             curs.execute(
                 sql.SQL(_AGREEMENTS)
                 + where
-                + sql.SQL(" ORDER BY a.term_end, a.number, a.agreement_id"),
-                params,
+                + sql.SQL(" ORDER BY a.term_end, a.number, a.agreement_id LIMIT %s OFFSET %s"),
+                [*params, limit, offset],
             )
             rows = [dict(r) for r in curs.fetchall()]
         for r in rows:
             r["days_left"] = (r["term_end"] - on).days
-        return rows
+        return rows, total
 
     def contributions_by_resource_type(
-        self, municipality: str | None = None
-    ) -> list[dict[str, Any]]:
+        self, municipality: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
         """Resource contributions of the agreements in force, per resource type: how many,
-        in how many agreements, by how many organisations, and volumes per unit."""
+        in how many agreements, by how many organisations, and volumes per unit. A page of
+        resource types, and how many resource types have contributions in all."""
         where, params = _where(("a.in_force",), ("a.municipality = %s", municipality))
         base = (
             sql.SQL(
@@ -853,6 +875,8 @@ class NetworkView(ProjectionView):
             + where
         )
         with self.datastore.transaction(commit=False) as curs:
+            curs.execute(sql.SQL("SELECT count(DISTINCT c.resource_type) AS n ") + base, params)
+            total = _count(curs)
             curs.execute(
                 sql.SQL(
                     "SELECT c.resource_type, count(*) AS contributions, "
@@ -860,27 +884,33 @@ class NetworkView(ProjectionView):
                     "count(DISTINCT c.organization_id) AS organizations "
                 )
                 + base
-                + sql.SQL(" GROUP BY 1 ORDER BY 1"),
-                params,
+                + sql.SQL(" GROUP BY 1 ORDER BY 1 LIMIT %s OFFSET %s"),
+                [*params, limit, offset],
             )
             rows = {r["resource_type"]: dict(r) for r in curs.fetchall()}
-            curs.execute(
-                sql.SQL(
-                    "SELECT c.resource_type, c.unit, count(*) AS contributions, "
-                    "sum(c.volume) AS volume "
+            if rows:
+                # The volumes of the page's resource types only.
+                curs.execute(
+                    sql.SQL(
+                        "SELECT c.resource_type, c.unit, count(*) AS contributions, "
+                        "sum(c.volume) AS volume "
+                    )
+                    + base
+                    + sql.SQL(" AND c.volume IS NOT NULL AND c.resource_type = ANY(%s)")
+                    + sql.SQL(" GROUP BY 1, 2 ORDER BY 1, 2"),
+                    [*params, list(rows)],
                 )
-                + base
-                + sql.SQL(" AND c.volume IS NOT NULL")
-                + sql.SQL(" GROUP BY 1, 2 ORDER BY 1, 2"),
-                params,
-            )
-            for r in curs.fetchall():
-                rows[r["resource_type"]].setdefault("volumes", []).append(
-                    {"unit": r["unit"], "contributions": r["contributions"], "volume": r["volume"]}
-                )
+                for r in curs.fetchall():
+                    rows[r["resource_type"]].setdefault("volumes", []).append(
+                        {
+                            "unit": r["unit"],
+                            "contributions": r["contributions"],
+                            "volume": r["volume"],
+                        }
+                    )
         for r in rows.values():
             r.setdefault("volumes", [])
-        return list(rows.values())
+        return list(rows.values()), total
 
     # -- queries: the public catalogue -------------------------------------------------------
 

@@ -20,7 +20,7 @@ from api.admin_schemas import (
     TokenIssuedPublic,
 )
 from api.deps import AdminDep, AppDep, CallerDep, ServicesDep, SettingsDep
-from api.routes.common import ACCESS_ERRORS, WRITE_ERRORS, accepted
+from api.routes.common import ACCESS_ERRORS, WRITE_ERRORS, Limit, Offset, accepted
 from api.schemas import CommandAccepted
 from domain.errors import ValidationError
 from interagency.auth import AdminAction, AuthenticatedPrincipal, can_administer, require
@@ -49,10 +49,18 @@ def _issued(issued: IssuedToken) -> TokenIssuedPublic:
     )
 
 
-@router.get("/principals", response_model=PrincipalsPublic, summary="Principals and tokens")
-def list_principals(app: AppDep) -> PrincipalsPublic:
+@router.get(
+    "/principals",
+    response_model=PrincipalsPublic,
+    summary="Principals and tokens, in the order registered",
+)
+def list_principals(app: AppDep, limit: Limit = 50, offset: Offset = 0) -> PrincipalsPublic:
+    principals, total = app.principals_page(limit, offset)
     return PrincipalsPublic(
-        items=[PrincipalPublic.model_validate(asdict(p)) for p in app.list_principals()]
+        items=[PrincipalPublic.model_validate(asdict(p)) for p in principals],
+        total=total,
+        limit=limit,
+        offset=offset,
     )
 
 

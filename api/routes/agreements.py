@@ -35,7 +35,7 @@ from api.deps import (
     SettingsDep,
 )
 from api.routes.common import READ_ERRORS, WRITE_ERRORS, accepted
-from api.routes.projects import history_events
+from api.routes.projects import HISTORY_LIMIT, AfterVersion, HistoryLimit, history_page
 from api.schemas import CommandAccepted, HistoryPublic
 from api.time_travel import PAST_READ_ERRORS, PointInTimeDep, state_headers
 from domain.agreement import AgreementVersion, NetworkAgreement
@@ -91,10 +91,14 @@ def get_agreement(
 
 @router.get("/{agreement_id}/history", response_model=HistoryPublic, responses=READ_ERRORS)
 def agreement_history(
-    reader: ReadsAggregate, agreement_id: AgreementId, app: AppDep
+    reader: ReadsAggregate,
+    agreement_id: AgreementId,
+    app: AppDep,
+    after_version: AfterVersion = 0,
+    limit: HistoryLimit = HISTORY_LIMIT,
 ) -> HistoryPublic:
     reader.check(app.get_agreement(agreement_id).municipality)
-    return HistoryPublic(aggregate_id=agreement_id, events=history_events(app, agreement_id))
+    return history_page(app, agreement_id, after_version, limit)
 
 
 @router.put(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -48,7 +47,7 @@ from api.routes.common import (
     accepted,
     wait_for,
 )
-from api.routes.projects import history_events
+from api.routes.projects import HISTORY_LIMIT, AfterVersion, HistoryLimit, history_page
 from api.schemas import CommandAccepted, HistoryPublic
 from api.time_travel import PAST_READ_ERRORS, PointInTimeDep, state_headers
 from domain.assignment import Leg, MunicipalAssignment
@@ -137,18 +136,24 @@ def outside_tolerance(
     fiscal_year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     agency: Agency | None = None,
     municipality: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> DashboardPublic:
     position = wait_for(services.assignments, settings, min_position, response)
-    rows = services.assignments.outside_tolerance(
+    rows, total, at_risk = services.assignments.outside_tolerance(
         fiscal_year=fiscal_year,
         agency=None if agency is None else agency.value,
         municipality=reader.municipality(municipality),
+        limit=limit,
+        offset=offset,
     )
-    items = [OutsideTolerancePublic(**r) for r in rows]
     return DashboardPublic(
-        items=items,
-        subsidy_at_risk=sum((i.subsidy_at_risk for i in items), Decimal(0)),
+        items=[OutsideTolerancePublic(**r) for r in rows],
+        subsidy_at_risk=at_risk,
+        total=total,
+        limit=limit,
+        offset=offset,
         position=position,
     )
 
@@ -216,10 +221,14 @@ def assignment_public(a: MunicipalAssignment) -> AssignmentPublic:
 
 @assignments.get("/{assignment_id}/history", response_model=HistoryPublic, responses=READ_ERRORS)
 def assignment_history(
-    reader: ReadsAggregate, assignment_id: AssignmentId, app: AppDep
+    reader: ReadsAggregate,
+    assignment_id: AssignmentId,
+    app: AppDep,
+    after_version: AfterVersion = 0,
+    limit: HistoryLimit = HISTORY_LIMIT,
 ) -> HistoryPublic:
     reader.check(app.get_assignment(assignment_id).municipality)
-    return HistoryPublic(aggregate_id=assignment_id, events=history_events(app, assignment_id))
+    return history_page(app, assignment_id, after_version, limit)
 
 
 @assignments.post(

@@ -56,7 +56,7 @@ from api.routes.common import (
     accepted,
     wait_for,
 )
-from api.routes.projects import history_events
+from api.routes.projects import HISTORY_LIMIT, AfterVersion, HistoryLimit, history_page
 from api.schemas import CommandAccepted, HistoryPublic
 from api.time_travel import PAST_READ_ERRORS, PointInTimeDep, state_headers
 from domain.errors import NotFoundError
@@ -193,9 +193,15 @@ def group_public(g: WorkingGroup) -> GroupPublic:
 
 
 @router.get("/{group_id}/history", response_model=HistoryPublic, responses=READ_ERRORS)
-def get_history(reader: ReadsAggregate, group_id: GroupId, app: AppDep) -> HistoryPublic:
+def get_history(
+    reader: ReadsAggregate,
+    group_id: GroupId,
+    app: AppDep,
+    after_version: AfterVersion = 0,
+    limit: HistoryLimit = HISTORY_LIMIT,
+) -> HistoryPublic:
     reader.check(app.get_group(group_id).municipality)
-    return HistoryPublic(aggregate_id=group_id, events=history_events(app, group_id))
+    return history_page(app, group_id, after_version, limit)
 
 
 @router.get(

@@ -113,14 +113,21 @@ def unlicensed_teaching_parties(
         date | None, Query(description="The date to check licences on; default today")
     ] = None,
     municipality: Municipality = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> UnlicensedPartiesPublic:
     municipality = reader.municipality(municipality)
     position = wait_for(services.network, settings, min_position, response)
     day = on or settings.today()
-    rows = services.network.unlicensed_teaching_parties(day, municipality)
+    rows, total = services.network.unlicensed_teaching_parties(day, municipality, limit, offset)
     return UnlicensedPartiesPublic(
-        on=day, items=[UnlicensedPartyPublic(**r) for r in rows], position=position
+        on=day,
+        items=[UnlicensedPartyPublic(**r) for r in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+        position=position,
     )
 
 
@@ -255,16 +262,21 @@ def expiring_agreements(
     response: Response,
     within_days: Annotated[int, Query(ge=0, le=3660)] = 30,
     municipality: Municipality = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> ExpiringPublic:
     municipality = reader.municipality(municipality)
     position = wait_for(services.network, settings, min_position, response)
     today = settings.today()
-    rows = services.network.expiring(today, within_days, municipality)
+    rows, total = services.network.expiring(today, within_days, municipality, limit, offset)
     return ExpiringPublic(
         on=today,
         within_days=within_days,
         items=[ExpiringAgreementPublic(**r) for r in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
         position=position,
     )
 
@@ -281,13 +293,19 @@ def contributions(
     settings: SettingsDep,
     response: Response,
     municipality: Municipality = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> ContributionsPublic:
     municipality = reader.municipality(municipality)
     position = wait_for(services.network, settings, min_position, response)
-    rows = services.network.contributions_by_resource_type(municipality)
+    rows, total = services.network.contributions_by_resource_type(municipality, limit, offset)
     return ContributionsPublic(
-        items=[ResourceTypeTotalPublic(**r) for r in rows], position=position
+        items=[ResourceTypeTotalPublic(**r) for r in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+        position=position,
     )
 
 

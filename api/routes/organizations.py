@@ -26,7 +26,7 @@ from api.organization_schemas import (
     ReorganizationPublic,
 )
 from api.routes.common import READ_ERRORS, WRITE_ERRORS, accepted
-from api.routes.projects import history_events
+from api.routes.projects import HISTORY_LIMIT, AfterVersion, HistoryLimit, history_page
 from api.schemas import CommandAccepted, HistoryPublic
 from api.time_travel import PAST_READ_ERRORS, PointInTimeDep, reference_date, state_headers
 from domain.organization import Organization
@@ -143,11 +143,15 @@ def organization_public(o: Organization, on: date) -> RegisteredOrganizationPubl
     summary="The organisation's events in order: who, when, why, which request",
 )
 def organization_history(
-    reader: ReadsAggregate, organization_id: OrganizationId, app: AppDep
+    reader: ReadsAggregate,
+    organization_id: OrganizationId,
+    app: AppDep,
+    after_version: AfterVersion = 0,
+    limit: HistoryLimit = HISTORY_LIMIT,
 ) -> HistoryPublic:
     # Ensure the id names an organisation, not another kind of aggregate.
     reader.check(app.get_organization(organization_id).municipality)
-    return HistoryPublic(aggregate_id=organization_id, events=history_events(app, organization_id))
+    return history_page(app, organization_id, after_version, limit)
 
 
 @router.post(

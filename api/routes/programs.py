@@ -26,7 +26,7 @@ from api.program_schemas import (
     PublishIn,
 )
 from api.routes.common import READ_ERRORS, WRITE_ERRORS, accepted
-from api.routes.projects import history_events
+from api.routes.projects import HISTORY_LIMIT, AfterVersion, HistoryLimit, history_page
 from api.schemas import CommandAccepted, HistoryPublic
 from api.time_travel import PAST_READ_ERRORS, PointInTimeDep, state_headers
 from domain.program import Program
@@ -126,12 +126,18 @@ def program_public(p: Program) -> ProgramPublic:
     responses=READ_ERRORS,
     summary="The program's events in order (children's pseudonymous ids left out)",
 )
-def program_history(reader: ReadsAggregate, program_id: ProgramId, app: AppDep) -> HistoryPublic:
+def program_history(
+    reader: ReadsAggregate,
+    program_id: ProgramId,
+    app: AppDep,
+    after_version: AfterVersion = 0,
+    limit: HistoryLimit = HISTORY_LIMIT,
+) -> HistoryPublic:
     reader.check(app.get_program(program_id).municipality)
-    events = history_events(app, program_id)
-    for e in events:
+    page = history_page(app, program_id, after_version, limit)
+    for e in page.events:
         e.data = {k: v for k, v in e.data.items() if k not in PERSONAL_FIELDS}
-    return HistoryPublic(aggregate_id=program_id, events=events)
+    return page
 
 
 @router.post(

@@ -67,14 +67,26 @@ from domain.project import (
     TargetIndicator,
 )
 from domain.values import Agency, OrganizationKind, TargetDimension
-from interagency.application import iter_event_fields
+from interagency.application import HistoryEntry, InteragencyApplication, iter_event_fields
 from interagency.idempotency import new_id
-from interagency.timetravel import position_of
+from interagency.timetravel import entries, position_of
 from projections.projects import ProjectFilter
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
 ProjectId = Annotated[UUID, "project id"]
+
+# The history of an aggregate is read in pages by version: ``after_version`` is the cursor.
+HISTORY_LIMIT = 1000
+AfterVersion = Annotated[
+    int,
+    Query(
+        ge=0,
+        description="Events after this version: 0 from the first, else the previous page's "
+        "`next_after_version`",
+    ),
+]
+HistoryLimit = Annotated[int, Query(ge=1, le=HISTORY_LIMIT, description="At most this many events")]
 
 
 @router.post(
@@ -357,32 +369,47 @@ def progress_at(p: InteragencyProject, moment: datetime, position: int) -> Progr
     responses=READ_ERRORS,
     summary="The project's events in order: who, when, why, which request",
 )
-def get_history(reader: ReadsAggregate, project_id: ProjectId, app: AppDep) -> HistoryPublic:
+def get_history(
+    reader: ReadsAggregate,
+    project_id: ProjectId,
+    app: AppDep,
+    after_version: AfterVersion = 0,
+    limit: HistoryLimit = HISTORY_LIMIT,
+) -> HistoryPublic:
     # Ensure the id names a project, not another kind of aggregate.
     reader.check(app.get_project(project_id).municipality)
-    return HistoryPublic(aggregate_id=project_id, events=history_events(app, project_id))
+    return history_page(app, project_id, after_version, limit)
 
 
-def history_events(app: Any, aggregate_id: UUID) -> list[HistoryEventPublic]:
-    out = []
-    for entry in app.history(aggregate_id):
-        e = entry.event
-        m = e.meta
-        out.append(
-            HistoryEventPublic(
-                type=event_type_name(e),
-                version=entry.version,
-                position=entry.position,
-                time=e.timestamp,
-                actor=ActorPublic(id=m.actor_id, role=m.actor_role, agency=m.actor_agency),
-                reason=m.reason,
-                basis_document=m.basis_document,
-                decision_ref=m.decision_ref,
-                correlation_id=m.correlation_id,
-                data={k: _jsonable(v) for k, v in iter_event_fields(e)},
-            )
-        )
-    return out
+def history_page(
+    app: InteragencyApplication, aggregate_id: UUID, after_version: int, limit: int
+) -> HistoryPublic:
+    """Up to ``limit`` events of the aggregate after ``after_version``, read from the store
+    (one more is read to tell whether the page is the last)."""
+    found = entries(app, aggregate_id, gt=after_version, limit=limit + 1)
+    page = found[:limit]
+    return HistoryPublic(
+        aggregate_id=aggregate_id,
+        events=[_history_event(entry) for entry in page],
+        next_after_version=page[-1].version if len(found) > limit else None,
+    )
+
+
+def _history_event(entry: HistoryEntry) -> HistoryEventPublic:
+    e = entry.event
+    m = e.meta
+    return HistoryEventPublic(
+        type=event_type_name(e),
+        version=entry.version,
+        position=entry.position,
+        time=e.timestamp,
+        actor=ActorPublic(id=m.actor_id, role=m.actor_role, agency=m.actor_agency),
+        reason=m.reason,
+        basis_document=m.basis_document,
+        decision_ref=m.decision_ref,
+        correlation_id=m.correlation_id,
+        data={k: _jsonable(v) for k, v in iter_event_fields(e)},
+    )
 
 
 def _jsonable(v: Any) -> Any:

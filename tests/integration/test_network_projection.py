@@ -423,16 +423,16 @@ def test_agreements_expiring_within_n_days_of_a_date(
     at_head(services)
     net = services.network
 
-    rows = net.expiring(date(2027, 5, 15), 30, municipality)
+    rows = net.expiring(date(2027, 5, 15), 30, municipality)[0]
     assert [(r["agreement_id"], r["days_left"]) for r in rows] == [(soon, 16)]
-    rows = net.expiring(date(2027, 5, 15), 120, municipality)
+    rows = net.expiring(date(2027, 5, 15), 120, municipality)[0]
     assert [r["agreement_id"] for r in rows] == [soon, later]
     # A term that has run out while nobody recorded the expiry shows as overdue.
-    rows = net.expiring(date(2027, 6, 10), 0, municipality)
+    rows = net.expiring(date(2027, 6, 10), 0, municipality)[0]
     assert [(r["agreement_id"], r["days_left"]) for r in rows] == [(soon, -10)]
     app.expire_agreement(META, soon, today=date(2027, 6, 10))
     at_head(services)
-    assert net.expiring(date(2027, 6, 10), 0, municipality) == []
+    assert net.expiring(date(2027, 6, 10), 0, municipality)[0] == []
 
 
 def test_contributions_are_totalled_per_resource_type_of_agreements_in_force(
@@ -482,7 +482,8 @@ def test_contributions_are_totalled_per_resource_type_of_agreements_in_force(
     )
     at_head(services)
 
-    rows = services.network.contributions_by_resource_type(municipality)
+    rows, total = services.network.contributions_by_resource_type(municipality)
+    assert total == 2
     assert rows == [
         {
             "resource_type": "infrastructure",
@@ -522,11 +523,11 @@ def test_a_teaching_party_whose_licence_is_suspended_after_activation_is_flagged
     net = services.network
     on = date(2026, 10, 1)
     # Activation checked every teaching party; a resource party needs no licence.
-    assert net.unlicensed_teaching_parties(on, municipality) == []
+    assert net.unlicensed_teaching_parties(on, municipality)[0] == []
 
     app.suspend_licence(META, centre, centre_licence, effective_on=date(2026, 11, 1))
     at_head(services)
-    rows = net.unlicensed_teaching_parties(on, municipality)
+    rows = net.unlicensed_teaching_parties(on, municipality)[0]
     assert [
         (
             r["agreement_id"],
@@ -540,21 +541,20 @@ def test_a_teaching_party_whose_licence_is_suspended_after_activation_is_flagged
 
     app.reinstate_licence(META, centre, centre_licence, effective_on=date(2026, 12, 1))
     at_head(services)
-    assert net.unlicensed_teaching_parties(on, municipality) == []
+    assert net.unlicensed_teaching_parties(on, municipality)[0] == []
 
     # A licence issued after the date asked about does not cover it.
     app.terminate_licence(META, centre, centre_licence, effective_on=date(2027, 1, 10))
     add_licence(app, centre, issued_on=date(2027, 1, 11))
     at_head(services)
-    assert [r["organization_id"] for r in net.unlicensed_teaching_parties(on, municipality)] == [
-        centre
-    ]
-    assert net.unlicensed_teaching_parties(date(2027, 2, 1), municipality) == []
+    rows, total = net.unlicensed_teaching_parties(on, municipality)
+    assert ([r["organization_id"] for r in rows], total) == ([centre], 1)
+    assert net.unlicensed_teaching_parties(date(2027, 2, 1), municipality)[0] == []
 
     # Once the agreement is no longer in force, its parties are no longer checked.
     app.terminate_agreement(META, aid, reason="Done", terminated_on=date(2027, 2, 1))
     at_head(services)
-    assert net.unlicensed_teaching_parties(on, municipality) == []
+    assert net.unlicensed_teaching_parties(on, municipality)[0] == []
     assert app.get_agreement(aid).status is AgreementStatus.TERMINATED
 
 
